@@ -1,0 +1,41 @@
+// The contract of the rules engine. Rules are pure: the object, a read-only
+// view of the others and an instant in, violations out. The same code runs in
+// `gatehouse validate`, the admission webhook and the reconciler.
+import type { GatehouseObject, Kind, ObjectOfKind, ObjectRef } from '../model/kinds.js';
+import type { Profile } from '../model/profile.js';
+
+export type Severity = 'error' | 'warning';
+
+export interface Violation {
+  /** Stable CamelCase id; also the condition reason and event reason for it. */
+  ruleId: string;
+  severity: Severity;
+  object: ObjectRef;
+  /** Field path in Kubernetes style (spec.permissions[2]); empty for the whole object. */
+  field: string;
+  /** What is wrong and what to do about it. */
+  message: string;
+}
+
+/** A read-only view of the declared objects other than the one being checked. */
+export interface ObjectIndex {
+  list<K extends Kind>(kind: K, namespace?: string): readonly ObjectOfKind<K>[];
+  get<K extends Kind>(kind: K, namespace: string, name: string): ObjectOfKind<K> | undefined;
+}
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
+
+export interface RuleContext {
+  /** The instant time rules are evaluated at. */
+  at: Date;
+  profile: Profile;
+  index: ObjectIndex;
+  /**
+   * The change being checked, at admission. Absent when declared state is
+   * checked as a whole (validate, reconcile): then a time rule about the past
+   * warns instead of failing, since expired objects may stay declared.
+   */
+  operation?: Operation;
+  /** The object before an UPDATE or DELETE. */
+  oldObject?: GatehouseObject;
+}
