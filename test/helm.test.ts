@@ -75,7 +75,7 @@ const flagNames = (r: Rendered) => args(r).slice(1).map((a) => a.split('=')[0] a
 /** Long option names of a commander command. */
 const optionNames = (command: Command) => new Set(command.options.map((o) => o.long).filter((l): l is string => l !== undefined));
 /** `gatehouse run`, once it is registered in the CLI. */
-const runCommand = buildProgram().commands.find((c) => c.name() === 'run');
+const runCommand = (await buildProgram(['run'])).commands.find((c) => c.name() === 'run');
 
 const title = helm === undefined ? 'Helm chart (skipped: helm not installed: run scripts/fetch-tools.sh)' : 'Helm chart';
 

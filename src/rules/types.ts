@@ -17,11 +17,24 @@ export interface Violation {
   message: string;
 }
 
-/** A read-only view of the declared objects other than the one being checked. */
+/**
+ * A read-only view of the declared objects other than the one being checked.
+ * Objects reached through it are treated as immutable (replace an object to
+ * change it, as informer caches do): the rules remember per object whether it
+ * passed its schema.
+ */
 export interface ObjectIndex {
   list<K extends Kind>(kind: K, namespace?: string): readonly ObjectOfKind<K>[];
   get<K extends Kind>(kind: K, namespace: string, name: string): ObjectOfKind<K> | undefined;
+  /**
+   * Optional fast path: the objects of a kind in `namespace` whose
+   * spec.workspaceRef.name is `workspace`. Without it, rules filter `list`.
+   */
+  listInWorkspace?<K extends WorkspaceScopedKind>(kind: K, namespace: string, workspace: string): readonly ObjectOfKind<K>[];
 }
+
+/** Kinds that belong to one Workspace through spec.workspaceRef. */
+export type WorkspaceScopedKind = Exclude<Kind, 'Workspace'>;
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
 

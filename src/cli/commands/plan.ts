@@ -1,0 +1,144 @@
+// gatehouse plan PATH...: what apply would change in the identity store,
+// object by object, with reasons. Exit 0 (with --detailed-exitcode: 0 no
+// changes, 2 changes), 1 on rule errors or a store failure, 2 on usage errors.
+// Also the helpers apply, get and audit share: store, profile, time, actor.
+import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { Option, type Command } from 'commander';
+import type { GatehouseObject } from '../../model/kinds.js';
+import { getDefaultProfile, loadProfile, ProfileError, type Profile } from '../../model/profile.js';
+import { formatPlanText, planJson } from '../../reconcile/format.js';
+import { refOfObject } from '../../reconcile/plan.js';
+import { refKey } from '../../reconcile/records.js';
+import { syncToStore } from '../../reconcile/sync.js';
+import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
+import { validateLoaded } from '../../source/validate.js';
+import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
+import { errorMessage, UsageError } from '../../util/errors.js';
+import { formatEntry, formatText, parseAt } from './validate.js';
+
+export const STORE_OPTION_HELP =
+  'identity store: postgres://USER@HOST:PORT/DB, sqlite:PATH or a file path (default: $GATEHOUSE_STORE, else .gatehouse/gatehouse.db)';
+
+export interface StoreCommandOptions {
+  store?: string;
+  at?: string;
+  profile?: string;
+}
+
+/** The actor recorded in the audit log for changes made from the command line. */
+export function cliActor(): string {
+  let name: string;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = process.env.USER ?? 'unknown';
+  }
+  return `cli:${name}`;
+}
+
+export function readProfileOption(file: string | undefined): Profile {
+  if (file === undefined) return getDefaultProfile();
+  try {
+    return loadProfile(file);
+  } catch (err) {
+    if (err instanceof ProfileError) throw new UsageError(`--profile: ${errorMessage(err)}`);
+    throw err;
+  }
+}
+
+/**
+ * Opens the store the flag or GATEHOUSE_STORE names. A SQLite file that does
+ * not exist yet is created (`create`, apply), refused (`fail`, commands that
+ * only read) or read as an empty store without creating it (`empty`, plan).
+ */
+export async function openStoreOption(flag: string | undefined, ifMissing: 'create' | 'fail' | 'empty'): Promise<Store> {
+  const dsn = storeDsnFrom(flag);
+  let address;
+  try {
+    address = parseStoreDsn(dsn);
+  } catch (err) {
+    throw new UsageError(`--store: ${errorMessage(err)}`);
+  }
+  if (ifMissing !== 'create' && address.dialect === 'sqlite' && address.path !== ':memory:' && !existsSync(address.path)) {
+    if (ifMissing === 'empty') return openStore('sqlite::memory:');
+    throw new StoreError(`there is no identity store at ${address.path}; run gatehouse apply first, or name one with --store`);
+  }
+  return openStore(dsn);
+}
+
+export interface LoadedDeclaration {
+  objects: GatehouseObject[];
+  /** refKey -> file the object came from. */
+  files: Map<string, string>;
+  at: Date;
+  profile: Profile;
+}
+
+/**
+ * Loads and validates the declaration. Rule errors are printed as validate
+ * prints them and give undefined (the caller exits 1); warnings go to stderr.
+ */
+export async function loadDeclaration(paths: string[], options: StoreCommandOptions): Promise<LoadedDeclaration | undefined> {
+  const at = parseAt(options.at);
+  const profile = readProfileOption(options.profile);
+  const load = await loadSources(paths);
+  const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
+  if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
+  const report = validateLoaded(load, { at, profile });
+  if (!report.valid) {
+    process.stdout.write(formatText(report));
+    process.stderr.write('gatehouse: nothing was changed: fix the errors above first\n');
+    return undefined;
+  }
+  for (const warning of report.violations) process.stderr.write(`${formatEntry(warning)}\n`);
+  const files = new Map<string, string>();
+  for (const source of load.objects) files.set(refKey(refOfObject(source.object)), source.file);
+  return { objects: load.objects.map((s) => s.object), files, at, profile };
+}
+
+interface PlanOptions extends StoreCommandOptions {
+  output: 'text' | 'json';
+  detailedExitcode?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description(
+      'Show what apply would change in the identity store, object by object, with the reason for each change. Exit code 0, or with --detailed-exitcode 0 when nothing would change and 2 when something would; 1 on rule errors or store failures; 2 on usage errors.',
+    )
+    .argument('<paths...>', 'files and folders of Workspaces, Roles, Members and SupportGrants')
+    .option('--store <dsn>', STORE_OPTION_HELP)
+    .option('--at <time>', 'plan as of this RFC 3339 instant instead of now (expiries, support windows)')
+    .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
+    .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on errors')
+    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one')
+    .action(async (paths: string[], _options: PlanOptions, command: Command) => {
+      const options = command.optsWithGlobals<PlanOptions>();
+      const declaration = await loadDeclaration(paths, options);
+      if (declaration === undefined) {
+        process.exitCode = 1;
+        return;
+      }
+      const store = await openStoreOption(options.store, 'empty');
+      try {
+        const result = await syncToStore(store, declaration.objects, {
+          at: declaration.at,
+          actor: cliActor(),
+          scope: { type: 'all' },
+          profile: declaration.profile,
+          dryRun: true,
+          files: declaration.files,
+        });
+        process.stdout.write(
+          options.output === 'json'
+            ? `${JSON.stringify(planJson(result.plan, false), null, 2)}\n`
+            : formatPlanText(result.plan, { applied: false, files: declaration.files }),
+        );
+        if (options.detailedExitcode && result.plan.actions.length > 0) process.exitCode = 2;
+      } finally {
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,161 @@
+// gatehouse run: the operator. Watches Workspaces, Roles, Members and
+// SupportGrants (all namespaces or the ones named) and keeps the identity
+// store in step with them. In a cluster it uses the pod's service account;
+// elsewhere a kubeconfig. SIGTERM or SIGINT stops it gracefully (exit 0).
+import type { Command } from 'commander';
+import { StoreEngine } from '../../kube/controller/engine-adapter.js';
+import { loadKubeConfig } from '../../kube/client.js';
+import { DEFAULT_LEASE_NAME, DEFAULT_LEADER_ELECTION_TIMING } from '../../kube/leader-election.js';
+import { DEFAULT_LEASE_NAMESPACE, DEFAULT_RESYNC_PERIOD_MS, DEFAULT_STORE_POLL_MS, DEFAULT_WORKERS, Operator } from '../../kube/operator.js';
+import { parseListenAddress } from '../../kube/servers.js';
+import { DurationFormatError, parseDuration } from '../../model/duration.js';
+import { getDefaultProfile, loadProfile, ProfileError, type Profile } from '../../model/profile.js';
+import { openStore, redactDsn, storeDsnFrom } from '../../store/index.js';
+import { errorMessage, UsageError } from '../../util/errors.js';
+import { createLogger } from '../../util/log.js';
+
+export interface RunOptions {
+  kubeconfig?: string;
+  namespace: string[];
+  store?: string;
+  workers: string;
+  resyncPeriod: string;
+  storePollInterval: string;
+  leaderElect: boolean;
+  leaseNamespace?: string;
+  leaseName: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  probeListen: string;
+  metricsListen: string;
+  logLevel: string;
+  profile?: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(',').map((v) => v.trim()).filter((v) => v !== '')];
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'Run the operator: reconcile Workspaces, Roles, Members and SupportGrants from the cluster into the identity store, with leader election, probes (/healthz, /readyz) and Prometheus metrics (/metrics). Stops gracefully on SIGTERM or SIGINT.',
+    )
+    .option('--kubeconfig <path>', 'kubeconfig file; default: in-cluster config when KUBERNETES_SERVICE_HOST is set, else $KUBECONFIG or ~/.kube/config')
+    .option('--namespace <ns>', 'namespace to watch; repeat or separate with commas; default: all namespaces', collect, [])
+    .option('--store <dsn>', 'identity store: postgres://USER@HOST:PORT/DB, sqlite:PATH or a file path (default $GATEHOUSE_STORE, else .gatehouse/gatehouse.db)')
+    .option('--workers <n>', 'objects reconciled in parallel', String(DEFAULT_WORKERS))
+    .option('--resync-period <duration>', 'how often every object is reconciled again to correct drift', seconds(DEFAULT_RESYNC_PERIOD_MS))
+    .option('--store-poll-interval <duration>', 'how often the store is read for changes the application made (invitations accepted, logins)', seconds(DEFAULT_STORE_POLL_MS))
+    .option('--leader-elect', 'elect a leader through a Lease so only one replica reconciles (default)', true)
+    .option('--no-leader-elect', 'reconcile without a lease (a single replica)')
+    .option('--lease-namespace <ns>', `namespace of the leader Lease (default $POD_NAMESPACE, else ${DEFAULT_LEASE_NAMESPACE})`)
+    .option('--lease-name <name>', 'name of the leader Lease', DEFAULT_LEASE_NAME)
+    .option('--lease-duration <duration>', 'how long a lease holds without renewal', seconds(DEFAULT_LEADER_ELECTION_TIMING.leaseDurationMs))
+    .option('--renew-deadline <duration>', 'how long the leader keeps trying to renew before it stops reconciling', seconds(DEFAULT_LEADER_ELECTION_TIMING.renewDeadlineMs))
+    .option('--retry-period <duration>', 'how often candidates try to acquire and the leader renews', seconds(DEFAULT_LEADER_ELECTION_TIMING.retryPeriodMs))
+    .option('--probe-listen <addr>', 'address of /healthz and /readyz; empty turns it off', ':8081')
+    .option('--metrics-listen <addr>', 'address of /metrics; empty turns it off', ':8080')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, 'info')
+    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one')
+    .action(async (_options: RunOptions, command: Command) => {
+      await runOperatorCommand(command.optsWithGlobals<RunOptions>());
+    });
+}
+
+function duration(flag: string, text: string): number {
+  try {
+    const ms = parseDuration(text);
+    if (ms <= 0) throw new UsageError(`${flag} must be positive, got "${text}"`);
+    return ms;
+  } catch (err) {
+    if (err instanceof DurationFormatError) throw new UsageError(`${flag} "${text}" is not a duration; write it like 30s, 10m or 1h`);
+    throw err;
+  }
+}
+
+function readProfile(file: string | undefined): Profile {
+  if (file === undefined) return getDefaultProfile();
+  try {
+    return loadProfile(file);
+  } catch (err) {
+    if (err instanceof ProfileError) throw new UsageError(`--profile: ${errorMessage(err)}`);
+    throw err;
+  }
+}
+
+/** Runs until SIGTERM or SIGINT, then stops gracefully. */
+export async function runOperatorCommand(options: RunOptions, signals: NodeJS.EventEmitter = process): Promise<void> {
+  if (!LOG_LEVELS.includes(options.logLevel)) throw new UsageError(`--log-level "${options.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  const workers = Number(options.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a whole number of at least 1, got "${options.workers}"`);
+  const resyncPeriodMs = duration('--resync-period', options.resyncPeriod);
+  const storePollMs = duration('--store-poll-interval', options.storePollInterval);
+  const timing = {
+    leaseDurationMs: duration('--lease-duration', options.leaseDuration),
+    renewDeadlineMs: duration('--renew-deadline', options.renewDeadline),
+    retryPeriodMs: duration('--retry-period', options.retryPeriod),
+  };
+  if (!(timing.retryPeriodMs < timing.renewDeadlineMs && timing.renewDeadlineMs < timing.leaseDurationMs)) {
+    throw new UsageError('--retry-period must be shorter than --renew-deadline, and --renew-deadline shorter than --lease-duration');
+  }
+  const probeListen = parseListenAddress(options.probeListen, '--probe-listen');
+  const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen');
+  const profile = readProfile(options.profile);
+  const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
+
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(options.kubeconfig);
+  } catch (err) {
+    throw new UsageError(`cannot load the Kubernetes configuration${options.kubeconfig ? ` from ${options.kubeconfig}` : ''}: ${errorMessage(err)}`);
+  }
+  const dsn = storeDsnFrom(options.store);
+  const store = await openStore(dsn);
+  log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn) }, 'identity store open');
+  const engine = new StoreEngine(store, profile);
+  const leaseNamespace = options.leaseNamespace ?? process.env.POD_NAMESPACE ?? DEFAULT_LEASE_NAMESPACE;
+
+  let operator: Operator;
+  try {
+    operator = await Operator.start({
+      kubeConfig,
+      engine,
+      profile,
+      namespaces: options.namespace,
+      workers,
+      resyncPeriodMs,
+      storePollMs,
+      leaderElection: options.leaderElect ? { namespace: leaseNamespace, name: options.leaseName, timing } : false,
+      ...(probeListen ? { probeListen } : {}),
+      ...(metricsListen ? { metricsListen } : {}),
+      log,
+    });
+  } catch (err) {
+    await engine.close().catch(() => undefined);
+    throw err;
+  }
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'signal received; stopping');
+      signals.off('SIGTERM', onSignal);
+      signals.off('SIGINT', onSignal);
+      // A second signal while stopping ends the process at once.
+      signals.once('SIGTERM', () => process.exit(1));
+      signals.once('SIGINT', () => process.exit(1));
+      resolve();
+    };
+    signals.on('SIGTERM', onSignal);
+    signals.on('SIGINT', onSignal);
+  });
+  await operator.stop();
+}

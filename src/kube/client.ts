@@ -1,0 +1,314 @@
+// The few Kubernetes API calls Gatehouse makes, over the real
+// @kubernetes/client-node. Every resource Gatehouse touches lives in a named
+// API group (gatehouse.dev, coordination.k8s.io, events.k8s.io), so the
+// generic CustomObjectsApi paths serve them all. Errors come back as
+// KubeApiError with the Status code and reason.
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  ServerConfiguration,
+  Watch,
+  createConfiguration,
+  setHeaderMiddleware,
+  setHeaderOptions,
+  type RequestContext,
+  type SecurityAuthentication,
+} from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION_NAME, KINDS, type Kind } from '../model/index.js';
+
+export interface ResourceDescriptor {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export function gatehouseResource(kind: Kind): ResourceDescriptor {
+  return { group: API_GROUP, version: API_VERSION_NAME, plural: KINDS[kind].plural, kind, namespaced: true };
+}
+
+export const LEASE_RESOURCE: ResourceDescriptor = {
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+};
+
+export const EVENT_RESOURCE: ResourceDescriptor = {
+  group: 'events.k8s.io',
+  version: 'v1',
+  plural: 'events',
+  kind: 'Event',
+  namespaced: true,
+};
+
+/** What every object the client returns has. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    deletionTimestamp?: string;
+    finalizers?: string[];
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [field: string]: unknown;
+  };
+  [field: string]: unknown;
+}
+
+export interface ObjectList<T extends KubeObject = KubeObject> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export type PatchType = 'merge' | 'json' | 'apply';
+
+export interface PatchOptions {
+  type: PatchType;
+  /** 'status' writes the status subresource. */
+  subresource?: 'status';
+  fieldManager?: string;
+  /** Server-side apply only: take fields other managers own. */
+  force?: boolean;
+}
+
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: PatchStrategy.MergePatch,
+  json: PatchStrategy.JsonPatch,
+  apply: PatchStrategy.ServerSideApply,
+};
+
+/** A failed API call: the HTTP code and the Status reason the server sent. */
+export class KubeApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'KubeApiError';
+  }
+
+  static from(err: unknown, what: string): unknown {
+    if (!(err instanceof ApiException)) return err;
+    let reason = '';
+    let message = `HTTP ${err.code}`;
+    try {
+      const body = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { reason?: string; message?: string } | undefined;
+      reason = body?.reason ?? '';
+      if (body?.message) message = body.message;
+    } catch {
+      // Not a Status body (a proxy's HTML page): keep the code.
+    }
+    return new KubeApiError(`${what}: ${message}`, err.code as number, reason);
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeApiError && err.code === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeApiError && err.code === 409;
+}
+
+export function isGone(err: unknown): boolean {
+  return (err instanceof KubeApiError && err.code === 410) || (err as { statusCode?: number } | null)?.statusCode === 410;
+}
+
+function describe(resource: ResourceDescriptor, namespace: string | undefined, name?: string): string {
+  const where = namespace !== undefined ? `${namespace}/` : '';
+  return `${resource.kind} ${where}${name ?? ''}`.trim();
+}
+
+/**
+ * Authenticates like the KubeConfig, but reuses one HTTP dispatcher (and so
+ * its kept-alive connections). client-node 2.0.1 builds a new undici Agent
+ * for every request whenever TLS options are set (a CA, client certificates,
+ * or skipping verification), which means a new TCP and TLS connection per
+ * call: costly in time and memory for a controller making thousands of calls.
+ */
+class PooledAuthentication implements SecurityAuthentication {
+  #dispatcher: unknown;
+
+  constructor(private readonly kubeConfig: KubeConfig) {}
+
+  getName(): string {
+    return 'gatehouse-pooled-kubeconfig';
+  }
+
+  async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    // Headers (tokens, exec plugins, refreshed credentials) are applied afresh on every request.
+    await this.kubeConfig.applySecurityAuthentication(context);
+    const created = context.getDispatcher();
+    if (created === undefined) return;
+    this.#dispatcher ??= created;
+    if (created !== this.#dispatcher) context.setDispatcher(this.#dispatcher as typeof created);
+  }
+}
+
+function makeCustomObjectsApi(kubeConfig: KubeConfig): CustomObjectsApi {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error('the Kubernetes configuration names no current cluster');
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: new PooledAuthentication(kubeConfig) },
+    middleware: [setHeaderMiddleware('User-Agent', 'gatehouse-operator')],
+  });
+  return new CustomObjectsApi(configuration);
+}
+
+export class KubeClient {
+  readonly #api: CustomObjectsApi;
+  readonly #watch: Watch;
+
+  constructor(readonly kubeConfig: KubeConfig) {
+    this.#api = makeCustomObjectsApi(kubeConfig);
+    this.#watch = new Watch(kubeConfig);
+  }
+
+  /** The URL path of a resource's collection (one namespace, or all with undefined). */
+  static collectionPath(resource: ResourceDescriptor, namespace?: string): string {
+    const base = resource.group === '' ? `/api/${resource.version}` : `/apis/${resource.group}/${resource.version}`;
+    return namespace !== undefined && resource.namespaced
+      ? `${base}/namespaces/${encodeURIComponent(namespace)}/${resource.plural}`
+      : `${base}/${resource.plural}`;
+  }
+
+  async list<T extends KubeObject>(resource: ResourceDescriptor, namespace?: string): Promise<ObjectList<T>> {
+    try {
+      const common = { group: resource.group, version: resource.version };
+      const list = (namespace !== undefined && resource.namespaced
+        ? await this.#api.listNamespacedCustomObject({ ...common, namespace, plural: resource.plural })
+        : resource.namespaced
+          ? await this.#api.listCustomObjectForAllNamespaces({ ...common, resourcePlural: resource.plural })
+          : await this.#api.listClusterCustomObject({ ...common, plural: resource.plural })) as {
+        items?: T[];
+        metadata?: { resourceVersion?: string };
+      };
+      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+    } catch (err) {
+      throw KubeApiError.from(err, `cannot list ${resource.plural}${namespace ? ` in ${namespace}` : ''}`);
+    }
+  }
+
+  /**
+   * Watches a collection from a resourceVersion. `onDone` is called once, with
+   * the error that ended the watch or null when the server closed it.
+   */
+  watch(
+    resource: ResourceDescriptor,
+    namespace: string | undefined,
+    resourceVersion: string,
+    onEvent: (type: WatchEventType, object: unknown) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const query: Record<string, string | boolean> = { allowWatchBookmarks: true };
+    if (resourceVersion !== '') query.resourceVersion = resourceVersion;
+    return this.#watch.watch(
+      KubeClient.collectionPath(resource, namespace),
+      query,
+      (type, object) => onEvent(type as WatchEventType, object),
+      (err: unknown) => onDone(err ?? null),
+    );
+  }
+
+  async get<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, name: string): Promise<T> {
+    try {
+      const common = { group: resource.group, version: resource.version, plural: resource.plural, name };
+      return (namespace !== undefined && resource.namespaced
+        ? await this.#api.getNamespacedCustomObject({ ...common, namespace })
+        : await this.#api.getClusterCustomObject(common)) as T;
+    } catch (err) {
+      throw KubeApiError.from(err, `cannot read ${describe(resource, namespace, name)}`);
+    }
+  }
+
+  async create<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, body: unknown, fieldManager?: string): Promise<T> {
+    try {
+      const common = { group: resource.group, version: resource.version, plural: resource.plural, body, ...(fieldManager ? { fieldManager } : {}) };
+      return (namespace !== undefined && resource.namespaced
+        ? await this.#api.createNamespacedCustomObject({ ...common, namespace })
+        : await this.#api.createClusterCustomObject(common)) as T;
+    } catch (err) {
+      throw KubeApiError.from(err, `cannot create ${describe(resource, namespace)}`);
+    }
+  }
+
+  async replace<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, name: string, body: unknown, fieldManager?: string): Promise<T> {
+    try {
+      const common = { group: resource.group, version: resource.version, plural: resource.plural, name, body, ...(fieldManager ? { fieldManager } : {}) };
+      return (namespace !== undefined && resource.namespaced
+        ? await this.#api.replaceNamespacedCustomObject({ ...common, namespace })
+        : await this.#api.replaceClusterCustomObject(common)) as T;
+    } catch (err) {
+      throw KubeApiError.from(err, `cannot update ${describe(resource, namespace, name)}`);
+    }
+  }
+
+  async patch<T extends KubeObject>(
+    resource: ResourceDescriptor,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    options: PatchOptions,
+  ): Promise<T> {
+    const headers = setHeaderOptions('Content-Type', PATCH_CONTENT_TYPE[options.type]);
+    const common = {
+      group: resource.group,
+      version: resource.version,
+      plural: resource.plural,
+      name,
+      body,
+      ...(options.fieldManager ? { fieldManager: options.fieldManager } : {}),
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    };
+    try {
+      if (namespace !== undefined && resource.namespaced) {
+        return (options.subresource === 'status'
+          ? await this.#api.patchNamespacedCustomObjectStatus({ ...common, namespace }, headers)
+          : await this.#api.patchNamespacedCustomObject({ ...common, namespace }, headers)) as T;
+      }
+      return (options.subresource === 'status'
+        ? await this.#api.patchClusterCustomObjectStatus(common, headers)
+        : await this.#api.patchClusterCustomObject(common, headers)) as T;
+    } catch (err) {
+      const target = options.subresource ? `the ${options.subresource} of ${describe(resource, namespace, name)}` : describe(resource, namespace, name);
+      throw KubeApiError.from(err, `cannot patch ${target}`);
+    }
+  }
+
+  async delete(resource: ResourceDescriptor, namespace: string | undefined, name: string): Promise<void> {
+    try {
+      const common = { group: resource.group, version: resource.version, plural: resource.plural, name };
+      if (namespace !== undefined && resource.namespaced) await this.#api.deleteNamespacedCustomObject({ ...common, namespace });
+      else await this.#api.deleteClusterCustomObject(common);
+    } catch (err) {
+      throw KubeApiError.from(err, `cannot delete ${describe(resource, namespace, name)}`);
+    }
+  }
+}
+
+/**
+ * The KubeConfig to use: a file when given; else in-cluster when
+ * KUBERNETES_SERVICE_HOST is set; else the default (KUBECONFIG, ~/.kube/config).
+ */
+export function loadKubeConfig(file?: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (file !== undefined && file !== '') kc.loadFromFile(file);
+  else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}

@@ -1,0 +1,46 @@
+// The seam between the controller and the access engine. The controller knows
+// declared objects, scopes and instants; the engine plans, applies to the
+// identity store and reports each object's state. The real adapter
+// (engine-adapter.ts) runs syncToStore over a Store; tests can put a small
+// in-memory engine behind the same interface.
+import type { GatehouseObject, ObjectRef } from '../../model/index.js';
+import type { ObjectState, SyncScope } from '../../reconcile/types.js';
+import type { ObjectIndex, Violation } from '../../rules/types.js';
+
+export type { ObjectState, SyncScope };
+
+export interface EngineSyncResult {
+  /** False when nothing was written (a dry run, or everything in scope was held). */
+  applied: boolean;
+  /** Rule violations of the objects in scope. */
+  violations: Violation[];
+  /** The earliest instant something in scope changes by itself (an expiry): reconcile again then. */
+  nextChangeAt?: Date;
+  /** One per object in scope; a ref absent from `desired` reports its removal. */
+  states: ObjectState[];
+  /** Rows written by this sync, for the logs. */
+  changes: number;
+}
+
+export interface AccessEngine {
+  /**
+   * Brings the store in line with `desired` for the objects in `scope`.
+   * `desired` is the context the rules need (the object's Workspace, its
+   * siblings); an in-scope ref absent from it is being deleted. `index`, when
+   * given, is the whole cluster's live view for the rules (the informer cache).
+   */
+  sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult>;
+  /** Reads what the store says about `refs` now (invitation accepted, last login) without writing. */
+  readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]>;
+  /** Throws when the store cannot be reached (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An engine failure the controller retries with backoff (store unreachable, a transaction aborted). */
+export class EngineError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'EngineError';
+  }
+}

@@ -1,0 +1,135 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeApiServer } from '../../test/support/fake-apiserver/index.js';
+import { ManualClock } from '../util/clock.js';
+import { KubeClient } from './client.js';
+import { LeaderElector } from './leader-election.js';
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Lets in-flight lease requests finish after the clock moved. */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 30));
+}
+
+describe('LeaderElector against the fake API server', () => {
+  let fake: FakeApiServer;
+  let clock: ManualClock;
+  let electors: LeaderElector[];
+  let log: string[];
+
+  function candidate(identity: string) {
+    const elector = new LeaderElector({
+      client: new KubeClient(fake.kubeConfig()),
+      namespace: 'gatehouse-system',
+      identity,
+      clock,
+      onStartedLeading: () => log.push(`${identity} leads`),
+      onStoppedLeading: () => log.push(`${identity} stops`),
+    });
+    electors.push(elector);
+    return elector;
+  }
+
+  function lease() {
+    return fake.get('coordination.k8s.io/v1', 'Lease', 'gatehouse-system', 'gatehouse-operator')?.spec as { holderIdentity?: string; leaseTransitions?: number; renewTime?: string };
+  }
+
+  beforeEach(async () => {
+    fake = await FakeApiServer.start();
+    clock = new ManualClock();
+    electors = [];
+    log = [];
+  });
+  afterEach(async () => {
+    for (const e of electors) await e.stop();
+    await fake.stop();
+  });
+
+  it('creates the lease and leads; a second candidate waits', async () => {
+    const a = candidate('a');
+    a.start();
+    await until(() => a.isLeader, 'a to lead');
+    const b = candidate('b');
+    b.start();
+    await settle();
+    expect(b.isLeader).toBe(false);
+    expect(lease()).toMatchObject({ holderIdentity: 'a', leaseTransitions: 0 });
+    expect(lease().renewTime).toMatch(/\.\d{6}Z$/);
+  });
+
+  it('renews every retry period while leading', async () => {
+    const a = candidate('a');
+    a.start();
+    await until(() => a.isLeader, 'a to lead');
+    const first = lease().renewTime;
+    clock.advance(2000);
+    await until(() => lease().renewTime !== first, 'a renewal');
+    expect(a.isLeader).toBe(true);
+  });
+
+  it('hands over at once when the leader releases the lease', async () => {
+    const a = candidate('a');
+    const b = candidate('b');
+    a.start();
+    await until(() => a.isLeader, 'a to lead');
+    b.start();
+    await settle();
+    await a.stop({ release: true });
+    expect(lease().holderIdentity).toBeUndefined();
+    clock.advance(2000);
+    await until(() => b.isLeader, 'b to take over');
+    expect(lease()).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+    expect(log).toEqual(['a leads', 'a stops', 'b leads']);
+  });
+
+  it('takes over from a crashed leader only after the lease duration, as this candidate observed it', async () => {
+    const a = candidate('a');
+    const b = candidate('b');
+    a.start();
+    await until(() => a.isLeader, 'a to lead');
+    b.start();
+    await settle();
+    // a crashes: it stops renewing without releasing.
+    await a.stop();
+    for (let t = 2000; t <= 14_000; t += 2000) {
+      clock.advance(2000);
+      await settle();
+      expect(b.isLeader).toBe(false);
+    }
+    clock.advance(2000);
+    await until(() => b.isLeader, 'b after the lease expired');
+    expect(clock.now().getTime() - new Date('2026-01-01T00:00:00Z').getTime()).toBeGreaterThanOrEqual(15_000);
+  });
+
+  it('stops leading when it cannot renew within the renew deadline', async () => {
+    const a = candidate('a');
+    a.start();
+    await until(() => a.isLeader, 'a to lead');
+    fake.failNext('*', /leases\/gatehouse-operator/, 503, { times: 100 });
+    for (let t = 0; t < 8000; t += 2000) {
+      clock.advance(2000);
+      await settle();
+      expect(a.isLeader).toBe(true);
+    }
+    clock.advance(2000);
+    await until(() => !a.isLeader, 'a to step down');
+    expect(log).toEqual(['a leads', 'a stops']);
+  });
+
+  it('never lets two candidates lead at once (resourceVersion on every write)', async () => {
+    const all = ['a', 'b', 'c'].map(candidate);
+    for (const e of all) e.start();
+    await settle();
+    for (let i = 0; i < 5; i += 1) {
+      clock.advance(2000);
+      await settle();
+      expect(all.filter((e) => e.isLeader)).toHaveLength(1);
+    }
+  });
+});

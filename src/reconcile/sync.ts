@@ -1,0 +1,351 @@
+// The engine's entry points for the CLI (a whole folder, scope all) and the
+// operator (a few objects, scope objects; the rest of the declaration is
+// context): check the rules, read the store, plan, apply in one transaction,
+// and report each object's state.
+import type { GatehouseObject, ObjectRef } from '../model/kinds.js';
+import { grantsAdmin, type Profile } from '../model/profile.js';
+import { checkObject, checkObjectsByObject, createObjectIndex, hasErrors } from '../rules/index.js';
+import type { ObjectIndex, Violation } from '../rules/types.js';
+import { applyPlan, type ApplyResult } from '../store/apply.js';
+import { lastActionsOf } from '../store/audit.js';
+import { loadCounts, loadObserved, type ObservedSelection } from '../store/observed.js';
+import type { Store } from '../store/store.js';
+import { iso } from './desired.js';
+import { plan as makePlan, refOfObject } from './plan.js';
+import { grantKey, memberKey, normalizeEmail, ownedBy, refKey, roleKey } from './records.js';
+import { StateReasons } from './reasons.js';
+import { objectStateOf, type StoreCounts } from './states.js';
+import type { MassRemoval, ObjectOutcome, ObjectState, ObservedStore, Plan, SyncScope } from './types.js';
+
+export type { SyncScope };
+
+export interface RemovalGuard {
+  /** Largest share of a workspace's members one sync may remove (default 0.25). */
+  maxShare: number;
+  /** Remove anyway (`--allow-mass-removal`). */
+  allow: boolean;
+}
+
+export interface SyncOptions {
+  at: Date;
+  /** Who applies: `cli:alice`, `operator`. Recorded in the audit log and as the invitations' sender. */
+  actor: string;
+  scope: SyncScope;
+  profile: Profile;
+  /** Plan and report without writing. */
+  dryRun?: boolean;
+  /**
+   * Refuse removing more than maxShare of a workspace's members at once.
+   * Default: on (25%) with scope all, off with scope objects.
+   */
+  removalGuard?: RemovalGuard;
+  /** The file each object came from (refKey `Kind/namespace/name` -> path), recorded as its source. */
+  files?: ReadonlyMap<string, string>;
+  /** A ready index of `desired` (the operator's cache); built when absent. */
+  index?: ObjectIndex;
+  /** Progress of a large apply. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SyncResult {
+  plan: Plan;
+  applied: boolean;
+  /** Violations of the objects in scope (errors and warnings). */
+  violations: Violation[];
+  /** Earliest instant something in scope changes by itself (an expiry, a start). */
+  nextChangeAt?: Date;
+  /** One per object in scope (declared, or removed by this sync). */
+  states: ObjectState[];
+  /** Counts of what was written, when applied. */
+  written?: ApplyResult;
+}
+
+export class MassRemovalError extends Error {
+  constructor(readonly massRemovals: MassRemoval[]) {
+    super(
+      massRemovals
+        .map(
+          (m) =>
+            `refusing to remove ${m.removing} of the ${m.total} members of workspace ${m.workspaceId} at once (more than ${Math.round(m.maxShare * 100)}%); check that no file is missing, or allow it with --allow-mass-removal`,
+        )
+        .join('\n'),
+    );
+    this.name = 'MassRemovalError';
+  }
+}
+
+interface RuleResult {
+  violations: Map<string, Violation[]>;
+  held: Set<string>;
+}
+
+function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profile): RuleResult {
+  const byObject = checkObjectsByObject(desired, { at, profile });
+  const violations = new Map<string, Violation[]>();
+  const held = new Set<string>();
+  desired.forEach((object, i) => {
+    const key = refKey(refOfObject(object));
+    const list = [...(violations.get(key) ?? []), ...(byObject[i] ?? [])];
+    violations.set(key, list);
+    if (hasErrors(list)) held.add(key);
+  });
+  return { violations, held };
+}
+
+function checkSome(objects: readonly GatehouseObject[], index: ObjectIndex, at: Date, profile: Profile, into: RuleResult): void {
+  for (const object of objects) {
+    const key = refKey(refOfObject(object));
+    if (into.violations.has(key)) continue;
+    const list = checkObject(object, { at, profile, index });
+    into.violations.set(key, list);
+    if (hasErrors(list)) into.held.add(key);
+  }
+}
+
+/** Maps `Kind/namespace/name` to the declared object (first wins; duplicates are rule errors). */
+function declaredMap(desired: readonly GatehouseObject[]): Map<string, GatehouseObject> {
+  const map = new Map<string, GatehouseObject>();
+  for (const object of desired) {
+    const key = refKey(refOfObject(object));
+    if (!map.has(key)) map.set(key, object);
+  }
+  return map;
+}
+
+function workspaceOf(object: GatehouseObject, declared: Map<string, GatehouseObject>): GatehouseObject | undefined {
+  if (object.kind === 'Workspace') return object;
+  const ref = refOfObject(object);
+  return declared.get(refKey({ kind: 'Workspace', namespace: ref.namespace, name: object.spec.workspaceRef.name }));
+}
+
+/** The rows a scoped sync reads: its objects' workspaces, rows and owned rows. */
+function selectionFor(refs: readonly ObjectRef[], declared: Map<string, GatehouseObject>): ObservedSelection {
+  const workspaceIds = new Set<string>();
+  const members: Array<{ workspaceId: string; emailNormalized: string }> = [];
+  const grants: Array<{ workspaceId: string; name: string }> = [];
+  for (const ref of refs) {
+    const object = declared.get(refKey(ref));
+    if (object === undefined) continue;
+    const workspace = workspaceOf(object, declared);
+    if (workspace?.kind !== 'Workspace' || typeof workspace.spec?.workspaceId !== 'string') continue;
+    const workspaceId = workspace.spec.workspaceId;
+    workspaceIds.add(workspaceId);
+    if (object.kind === 'Member' && typeof object.spec.email === 'string') {
+      members.push({ workspaceId, emailNormalized: normalizeEmail(object.spec.email) });
+    }
+    if (object.kind === 'SupportGrant') grants.push({ workspaceId, name: object.metadata.name });
+  }
+  return { type: 'some', workspaceIds: [...workspaceIds], members, grants, sources: [...refs] };
+}
+
+/**
+ * Objects a scoped sync also writes because an in-scope object needs their
+ * rows and the store lacks them: its Workspace, and a Member's custom Role.
+ */
+function dependenciesToCreate(
+  refs: readonly ObjectRef[],
+  declared: Map<string, GatehouseObject>,
+  observed: ObservedStore,
+  profile: Profile,
+): GatehouseObject[] {
+  const out = new Map<string, GatehouseObject>();
+  const inScope = new Set(refs.map(refKey));
+  const add = (object: GatehouseObject) => {
+    const key = refKey(refOfObject(object));
+    if (!inScope.has(key)) out.set(key, object);
+  };
+  for (const ref of refs) {
+    const object = declared.get(refKey(ref));
+    if (object === undefined || object.kind === 'Workspace') continue;
+    const workspace = workspaceOf(object, declared);
+    if (workspace?.kind !== 'Workspace' || typeof workspace.spec?.workspaceId !== 'string') continue;
+    const workspaceId = workspace.spec.workspaceId;
+    if (!observed.workspaces.has(workspaceId)) add(workspace);
+    if (object.kind === 'Member' && object.spec.role !== undefined && !observed.roles.has(roleKey(workspaceId, object.spec.role))) {
+      if (profile.defaultRoles.has(object.spec.role)) add(workspace);
+      else {
+        const role = declared.get(refKey({ kind: 'Role', namespace: ref.namespace, name: object.spec.role }));
+        if (role !== undefined) add(role);
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+async function countsFor(
+  db: Parameters<typeof loadCounts>[0],
+  outcomes: readonly ObjectOutcome[],
+  profile: Profile,
+): Promise<StoreCounts> {
+  const ids = [
+    ...new Set(
+      outcomes.filter((o) => (o.ref.kind === 'Workspace' || o.ref.kind === 'Role') && o.workspaceId !== undefined).map((o) => o.workspaceId as string),
+    ),
+  ];
+  if (ids.length === 0) return { workspaces: new Map(), roles: new Map() };
+  return loadCounts(db, ids, grantsAdmin(profile, profile.legacyPermissions));
+}
+
+const REMOVAL_OPS = new Set(['delete', 'forget']);
+
+/** Marks creates of rows that existed before (deleted outside Gatehouse) as drift. */
+async function markRecreatedRows(db: Parameters<typeof lastActionsOf>[0], plan: Plan): Promise<void> {
+  const creates = plan.actions.filter(
+    (a) => a.op === 'create' && a.object !== undefined && a.target !== 'catalog' && !(a.target === 'role' && a.object.kind === 'Workspace'),
+  );
+  if (creates.length === 0) return;
+  const head = await db.selectFrom('audit_head').select('seq').executeTakeFirst();
+  if (head === undefined) return;
+  const last = await lastActionsOf(
+    db,
+    creates.map((a) => a.object as ObjectRef),
+  );
+  for (const action of creates) {
+    const previous = last.get(refKey(action.object as ObjectRef));
+    if (previous === undefined) continue;
+    const op = previous.slice(previous.indexOf('.') + 1);
+    if (REMOVAL_OPS.has(op)) continue;
+    action.drift = true;
+    action.reason = `the row was deleted outside Gatehouse; ${action.reason.replace(/^declared and not in the identity store/, 'recreating it')}`;
+  }
+}
+
+/**
+ * Brings the store in line with `desired` for the objects in scope, in one
+ * transaction. Objects with rule errors are not written (the rest proceeds);
+ * callers that must refuse everything check `violations` first.
+ */
+export async function syncToStore(store: Store, desired: readonly GatehouseObject[], options: SyncOptions): Promise<SyncResult> {
+  const { at, profile, scope } = options;
+  const declared = declaredMap(desired);
+  const rules: RuleResult =
+    scope.type === 'all' ? checkAll(desired, at, profile) : { violations: new Map(), held: new Set() };
+  const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
+  if (scope.type === 'objects' && index !== undefined) {
+    const present = scope.refs.map((r) => declared.get(refKey(r))).filter((o): o is GatehouseObject => o !== undefined);
+    checkSome(present, index, at, profile, rules);
+  }
+
+  const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
+    const selection: ObservedSelection = scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared);
+    const observed = await loadObserved(trx, selection);
+    let planScope: SyncScope = scope;
+    if (scope.type === 'objects' && index !== undefined) {
+      const extra = dependenciesToCreate(scope.refs, declared, observed, profile);
+      if (extra.length > 0) {
+        checkSome(extra, index, at, profile, rules);
+        planScope = { type: 'objects', refs: [...scope.refs, ...extra.map(refOfObject)] };
+      }
+    }
+    const guardOption =
+      options.removalGuard !== undefined
+        ? { maxShare: options.removalGuard.maxShare }
+        : undefined;
+    const plan = makePlan(desired, observed, at, {
+      profile,
+      actor: options.actor,
+      scope: planScope,
+      held: rules.held,
+      ...(options.files !== undefined ? { files: options.files } : {}),
+      ...(guardOption !== undefined ? { removalGuard: guardOption } : {}),
+    });
+    await markRecreatedRows(trx, plan);
+    if (!options.dryRun && plan.massRemovals.length > 0 && options.removalGuard?.allow !== true) {
+      throw new MassRemovalError(plan.massRemovals);
+    }
+    let written: ApplyResult | undefined;
+    if (!options.dryRun && plan.actions.length > 0) {
+      written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    }
+    const counts = await countsFor(trx, plan.outcomes, profile);
+    return { plan, counts, written };
+  };
+  const { plan, counts, written } = options.dryRun ? await store.read(work) : await store.write(work);
+
+  const requested = scope.type === 'all' ? undefined : new Set(scope.refs.map(refKey));
+  const states: ObjectState[] = [];
+  const violations: Violation[] = [];
+  for (const outcome of plan.outcomes) {
+    const key = refKey(outcome.ref);
+    if (requested !== undefined && !requested.has(key)) continue;
+    const list = rules.violations.get(key) ?? [];
+    states.push(objectStateOf(outcome, list, plan.at, counts));
+  }
+  for (const [key, list] of rules.violations) {
+    if (requested === undefined || requested.has(key)) violations.push(...list);
+  }
+  return {
+    plan,
+    applied: !options.dryRun && plan.actions.length > 0,
+    violations,
+    ...(plan.nextChangeAt !== undefined ? { nextChangeAt: new Date(plan.nextChangeAt) } : {}),
+    states,
+    ...(written !== undefined ? { written } : {}),
+  };
+}
+
+/**
+ * The state of some declared objects as the store holds it now, without
+ * writing: for changes the application makes (an invitation accepted, a
+ * login) and for time passing. A ref absent from `desired` reads as removed.
+ */
+export async function readObjectStates(
+  store: Store,
+  desired: readonly GatehouseObject[],
+  refs: ObjectRef[],
+  at: Date,
+  profile?: Profile,
+): Promise<ObjectState[]> {
+  const declared = declaredMap(desired);
+  const atIso = iso(at);
+  return store.read(async (trx) => {
+    const observed = await loadObserved(trx, selectionFor(refs, declared));
+    const outcomes: ObjectOutcome[] = refs.map((ref) => observedOutcome(ref, declared, observed));
+    const legacyIsAdmin = profile !== undefined && grantsAdmin(profile, profile.legacyPermissions);
+    const ids = [...new Set(outcomes.filter((o) => o.workspaceId !== undefined && (o.ref.kind === 'Workspace' || o.ref.kind === 'Role')).map((o) => o.workspaceId as string))];
+    const counts = ids.length > 0 ? await loadCounts(trx, ids, legacyIsAdmin) : { workspaces: new Map(), roles: new Map() };
+    return outcomes.map((o) => objectStateOf(o, [], atIso, counts));
+  });
+}
+
+function observedOutcome(ref: ObjectRef, declared: Map<string, GatehouseObject>, observed: ObservedStore): ObjectOutcome {
+  const object = declared.get(refKey(ref));
+  if (object === undefined) {
+    return { ref, status: 'removed', reason: StateReasons.Removed, message: 'not declared', inStore: false };
+  }
+  const workspace = workspaceOf(object, declared);
+  const workspaceId = workspace?.kind === 'Workspace' ? workspace.spec.workspaceId : undefined;
+  if (workspaceId === undefined) {
+    return { ref, status: 'blocked', reason: StateReasons.DependencyNotReady, message: 'its Workspace is not declared', inStore: false };
+  }
+  const row =
+    object.kind === 'Workspace'
+      ? observed.workspaces.get(workspaceId)
+      : object.kind === 'Role'
+        ? observed.roles.get(roleKey(workspaceId, object.metadata.name))
+        : object.kind === 'Member'
+          ? observed.members.get(memberKey(workspaceId, normalizeEmail(object.spec.email)))
+          : observed.grants.get(grantKey(workspaceId, object.metadata.name));
+  if (row === undefined) {
+    return {
+      ref,
+      status: 'blocked',
+      workspaceId,
+      reason: StateReasons.NotApplied,
+      message: 'not in the identity store yet',
+      inStore: false,
+    };
+  }
+  if (row.managed && row.source !== undefined && !ownedBy(row, ref)) {
+    return {
+      ref,
+      status: 'conflict',
+      workspaceId,
+      reason: StateReasons.Conflict,
+      message: `the row is owned by ${row.source.kind} ${row.source.namespace}/${row.source.name}`,
+      record: row,
+      inStore: true,
+    };
+  }
+  return { ref, status: 'in-sync', workspaceId, record: row, inStore: true };
+}

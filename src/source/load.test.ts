@@ -1,0 +1,184 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSources, parseSource, type SourceObject } from './load.js';
+
+const member = (name: string, extra = '') => `apiVersion: gatehouse.dev/v1alpha1
+kind: Member
+metadata:
+  name: ${name}
+spec:
+  workspaceRef:
+    name: acme
+  email: ${name}@acme.example
+  displayName: ${name}
+${extra}`;
+
+describe('parseSource', () => {
+  it('reads multi-document YAML, defaults the namespace and skips empty documents', () => {
+    const text = `${member('alice')}---\n---\n# only a comment\n---\n${member('bob').replace('metadata:\n', 'metadata:\n  namespace: beta\n')}`;
+    const result = parseSource('m.yaml', text);
+    expect(result.problems).toEqual([]);
+    expect(result.objects.map((o) => [o.object.metadata.namespace, o.object.metadata.name])).toEqual([
+      ['default', 'alice'],
+      ['beta', 'bob'],
+    ]);
+    expect(result.ignoredDocuments).toBe(0);
+  });
+
+  it('ignores documents of other API groups and the product Profile, counting them', () => {
+    const text = [
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: acme\n',
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n',
+      'apiVersion: gatehouse.dev/v1alpha1\nkind: Profile\nmetadata:\n  name: default\n',
+      'just: a map without apiVersion\n',
+      '- a list\n',
+      member('alice'),
+    ].join('---\n');
+    const result = parseSource('m.yaml', text);
+    expect(result.objects).toHaveLength(1);
+    expect(result.ignoredDocuments).toBe(5);
+    expect(result.problems).toEqual([]);
+  });
+
+  it('unwraps List documents and keeps positions inside items', () => {
+    const text = `apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: ConfigMap
+  - apiVersion: gatehouse.dev/v1alpha1
+    kind: Role
+    metadata:
+      name: analyst
+      namespace: acme
+    spec:
+      workspaceRef: {name: acme}
+      displayName: Analyst
+      permissions:
+        - view-dashboard
+        - bogus
+`;
+    const result = parseSource('list.yaml', text);
+    expect(result.objects.map((o) => o.object.kind)).toEqual(['Role']);
+    expect(result.ignoredDocuments).toBe(1);
+    expect(result.objects[0]?.position('spec.permissions[1]')).toEqual({ line: 16, column: 11 });
+  });
+
+  it.each([
+    ['apiVersion: gatehouse.dev/v1beta1\nkind: Member\n', 'UnsupportedVersion', 1, 1],
+    ['kind: Workspace\nmetadata: {name: x}\n', 'MissingApiVersion', 1, 1],
+    ['apiVersion: 3\nkind: Member\n', 'UnsupportedVersion', 1, 1],
+    ['metadata: {}\napiVersion: gatehouse.dev/v1alpha1\nkind: Memebr\n', 'UnknownKind', 3, 1],
+    ['apiVersion: gatehouse.dev/v1alpha1\nmetadata: {}\n', 'UnknownKind', 1, 1],
+    ['a: 1\nb: [1, 2\nc: 3\n', 'YamlSyntax', 3, 1],
+    ['a: 1\na: 2\n', 'YamlSyntax', 2, 1],
+    ['key: "unterminated\n', 'YamlSyntax', 2, 1],
+    ['a: &x [*x, *y]\n', 'YamlSyntax', 1, 1],
+  ])('reports %j as %s at %i:%i', (text, code, line, column) => {
+    const result = parseSource('bad.yaml', `# comment\n${text}`);
+    expect(result.objects).toEqual([]);
+    expect(result.problems).toEqual([expect.objectContaining({ code, file: 'bad.yaml', line: line + 1, column })]);
+    expect(result.problems[0]?.message).not.toMatch(/\n/);
+  });
+
+  it('keeps loading the other documents of a file with one broken document', () => {
+    const text = `${member('alice')}---\nkey: [unclosed\n---\n${member('bob')}`;
+    const result = parseSource('m.yaml', text);
+    expect(result.objects.map((o) => o.object.metadata.name)).toEqual(['alice', 'bob']);
+    expect(result.problems.map((p) => p.code)).toEqual(['YamlSyntax']);
+  });
+
+  it('ignores a byte order mark', () => {
+    expect(parseSource('m.yaml', `\ufeff${member('alice')}`).objects).toHaveLength(1);
+  });
+
+  describe('positions', () => {
+    const text = `# team
+apiVersion: gatehouse.dev/v1alpha1
+kind: Member
+metadata:
+  name: alice
+  namespace: acme
+spec:
+  workspaceRef:
+    name: acme
+  email: alice@acme.example
+  displayName: Alice
+  invitation: {resend: 1}
+---
+apiVersion: gatehouse.dev/v1alpha1
+kind: Role
+metadata: {name: analyst, namespace: acme}
+spec:
+  workspaceRef: {name: acme}
+  displayName: Analyst
+  permissions: [view-dashboard, "bogus"]
+`;
+    const [alice, role] = parseSource('p.yaml', text).objects as [SourceObject, SourceObject];
+    it.each([
+      ['', 2, 1],
+      ['kind', 3, 1],
+      ['metadata.name', 5, 3],
+      ['spec.email', 10, 3],
+      ['spec.workspaceRef.name', 9, 5],
+      ['spec.invitation.resend', 12, 16],
+      ['spec.role', 7, 1],
+      ['spec.invitation.resend.deeper[3]', 12, 16],
+      ['spec.nothing.here', 7, 1],
+      ['status.phase', 2, 1],
+    ])('field %j of the first document is at %i:%i', (field, line, column) => {
+      expect(alice.position(field)).toEqual({ line, column });
+    });
+    it.each([
+      ['metadata.name', 16, 12],
+      ['spec.permissions[1]', 20, 33],
+      ['spec.permissions[7]', 20, 3],
+      ['spec.workspaceRef.name', 18, 18],
+    ])('field %j of the second document is at %i:%i', (field, line, column) => {
+      expect(role.position(field)).toEqual({ line, column });
+    });
+  });
+});
+
+describe('loadSources', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gatehouse-load-'));
+    await mkdir(join(dir, 'team', 'nested'), { recursive: true });
+    await mkdir(join(dir, '.git'));
+    await mkdir(join(dir, 'node_modules', 'x'), { recursive: true });
+    await writeFile(join(dir, 'team', 'a.yaml'), member('alice'));
+    await writeFile(join(dir, 'team', 'nested', 'b.yml'), member('bob'));
+    await writeFile(join(dir, 'team', 'notes.txt'), member('not-read'));
+    await writeFile(join(dir, '.git', 'c.yaml'), member('hidden'));
+    await writeFile(join(dir, 'node_modules', 'x', 'd.yaml'), member('dependency'));
+    await writeFile(join(dir, 'explicit.txt'), member('carol'));
+    await mkdir(join(dir, 'empty'));
+    // A link back up must not loop.
+    await symlink(join(dir, 'team'), join(dir, 'team', 'nested', 'loop'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads *.yaml and *.yml recursively, skipping hidden folders, node_modules and symlink loops', async () => {
+    const result = await loadSources([dir]);
+    expect(result.problems).toEqual([]);
+    expect(result.objects.map((o) => o.object.metadata.name)).toEqual(['alice', 'bob']);
+    expect(result.files).toEqual([join(dir, 'team', 'a.yaml'), join(dir, 'team', 'nested', 'b.yml')]);
+    expect(result.objects[1]?.file).toBe(join(dir, 'team', 'nested', 'b.yml'));
+  });
+
+  it('reads a file named explicitly whatever its extension, and each file once', async () => {
+    const result = await loadSources([join(dir, 'explicit.txt'), join(dir, 'team'), join(dir, 'team', 'a.yaml')]);
+    expect(result.objects.map((o) => o.object.metadata.name)).toEqual(['carol', 'alice', 'bob']);
+  });
+
+  it('returns missing paths and empty folders as problems, not exceptions', async () => {
+    const result = await loadSources([join(dir, 'nope'), join(dir, 'empty'), join(dir, 'team', 'a.yaml')]);
+    expect(result.problems.map((p) => p.code)).toEqual(['PathNotFound', 'NoSourceFiles']);
+    expect(result.objects).toHaveLength(1);
+  });
+});

@@ -1,0 +1,304 @@
+// Reads Gatehouse objects from YAML files and folders, remembering where each
+// came from so a violation can point at file:line:col. Problems are returned
+// as values, never thrown: `validate`, `plan` and `apply` decide what to do.
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { API_GROUP, API_VERSION } from '../model/common.js';
+import { isKind, KIND_NAMES, type GatehouseObject } from '../model/kinds.js';
+import { fieldPathSegments } from '../rules/field-path.js';
+import { errorMessage } from '../util/errors.js';
+
+/** 1-based line and column. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+}
+
+export interface SourceObject {
+  object: GatehouseObject;
+  file: string;
+  /**
+   * Where a field (Kubernetes-style path, e.g. spec.permissions[2]) is written:
+   * the field's own key or list item, else its nearest parent that exists.
+   * An empty path gives the document's start.
+   */
+  position(field: string): SourcePosition;
+}
+
+export type LoadProblemCode =
+  | 'PathNotFound'
+  | 'UnreadableFile'
+  | 'NoSourceFiles'
+  | 'YamlSyntax'
+  | 'UnknownKind'
+  | 'UnsupportedVersion'
+  | 'MissingApiVersion';
+
+/** Codes of problems with reading at all (exit code 2 in the CLI), not with what was read. */
+export const IO_PROBLEM_CODES: ReadonlySet<LoadProblemCode> = new Set(['PathNotFound', 'UnreadableFile', 'NoSourceFiles']);
+
+export interface LoadProblem {
+  code: LoadProblemCode;
+  file: string;
+  /** 1-based; 0 when the problem has no position (a missing path). */
+  line: number;
+  column: number;
+  message: string;
+}
+
+export interface LoadResult {
+  objects: SourceObject[];
+  problems: LoadProblem[];
+  /** Files read, in the order read. */
+  files: string[];
+  /** Documents skipped because they are not Gatehouse objects (other API groups, the product Profile). */
+  ignoredDocuments: number;
+}
+
+export interface ParsedSource {
+  objects: SourceObject[];
+  problems: LoadProblem[];
+  ignoredDocuments: number;
+}
+
+const YAML_FILE = /\.ya?ml$/i;
+
+/**
+ * Loads every *.yaml / *.yml file under the given files and folders (folders
+ * recursively, skipping hidden folders and node_modules). A file named
+ * explicitly is read whatever its extension.
+ */
+export async function loadSources(paths: readonly string[]): Promise<LoadResult> {
+  const result: LoadResult = { objects: [], problems: [], files: [], ignoredDocuments: 0 };
+  const seen = new Set<string>();
+  for (const path of paths) {
+    const found: string[] = [];
+    const problem = await collectFiles(path, found, new Set());
+    if (problem !== undefined) {
+      result.problems.push(problem);
+      continue;
+    }
+    for (const file of found) {
+      const real = await realpath(file).catch(() => file);
+      if (seen.has(real)) continue;
+      seen.add(real);
+      result.files.push(file);
+    }
+    if (found.length === 0) {
+      result.problems.push({ code: 'NoSourceFiles', file: path, line: 0, column: 0, message: `no *.yaml or *.yml files under ${path}` });
+    }
+  }
+  for (const file of result.files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      result.problems.push({ code: 'UnreadableFile', file, line: 0, column: 0, message: `cannot read ${file}: ${errorMessage(err)}` });
+      continue;
+    }
+    const parsed = parseSource(file, text);
+    result.objects.push(...parsed.objects);
+    result.problems.push(...parsed.problems);
+    result.ignoredDocuments += parsed.ignoredDocuments;
+  }
+  return result;
+}
+
+async function collectFiles(path: string, out: string[], visited: Set<string>): Promise<LoadProblem | undefined> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR'
+      ? { code: 'PathNotFound', file: path, line: 0, column: 0, message: `${path} does not exist` }
+      : { code: 'UnreadableFile', file: path, line: 0, column: 0, message: `cannot read ${path}: ${errorMessage(err)}` };
+  }
+  if (info.isFile()) {
+    out.push(path);
+    return undefined;
+  }
+  if (!info.isDirectory()) return undefined;
+  await walk(path, out, visited);
+  return undefined;
+}
+
+async function walk(dir: string, out: string[], visited: Set<string>): Promise<void> {
+  // Symbolic links may loop back; each real folder is read once.
+  const real = await realpath(dir).catch(() => dir);
+  if (visited.has(real)) return;
+  visited.add(real);
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+    const path = join(dir, entry.name);
+    let isDirectory = entry.isDirectory();
+    let isFile = entry.isFile();
+    if (entry.isSymbolicLink()) {
+      const target = await stat(path).catch(() => undefined);
+      isDirectory = target?.isDirectory() ?? false;
+      isFile = target?.isFile() ?? false;
+    }
+    if (isDirectory) await walk(path, out, visited);
+    else if (isFile && YAML_FILE.test(entry.name)) out.push(path);
+  }
+}
+
+type PlainObject = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is PlainObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Parses one file's text (multi-document YAML) into Gatehouse objects. */
+export function parseSource(file: string, source: string): ParsedSource {
+  const text = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
+  const result: ParsedSource = { objects: [], problems: [], ignoredDocuments: 0 };
+  const lineCounter = new LineCounter();
+  let documents: Document.Parsed[];
+  try {
+    documents = parseAllDocuments(text, { lineCounter, prettyErrors: true }) as Document.Parsed[];
+  } catch (err) {
+    result.problems.push({ code: 'YamlSyntax', file, line: 1, column: 1, message: `cannot parse YAML: ${errorMessage(err)}` });
+    return result;
+  }
+  const at = (offset: number): SourcePosition => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  // Positions are looked up again only for objects with violations, so the
+  // syntax trees are not kept: the file is parsed again on first use.
+  let reparsed: Document.Parsed[] | undefined;
+  const documentAt = (index: number): Document.Parsed | undefined => {
+    reparsed ??= parseAllDocuments(text, { lineCounter: new LineCounter() }) as Document.Parsed[];
+    return reparsed[index];
+  };
+
+  // Built outside the loop below so that an object's position function holds
+  // numbers, not the syntax tree it was parsed from.
+  const positionFinder = (documentIndex: number, documentStart: number) => (prefix: string) => (field: string) => {
+    const full = prefix === '' ? field : field === '' ? prefix : `${prefix}.${field}`;
+    const doc = documentAt(documentIndex);
+    return at(doc === undefined ? documentStart : offsetOf(doc, full));
+  };
+
+  documents.forEach((document, documentIndex) => {
+    if (document.errors.length > 0) {
+      for (const error of document.errors) {
+        const [start] = error.pos;
+        const { line, column } = error.linePos?.[0] !== undefined ? { line: error.linePos[0].line, column: error.linePos[0].col } : at(start);
+        result.problems.push({ code: 'YamlSyntax', file, line, column, message: `invalid YAML: ${firstLine(error.message)}` });
+      }
+      return;
+    }
+    let value: unknown;
+    try {
+      value = document.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      const { line, column } = at(document.range[0]);
+      result.problems.push({ code: 'YamlSyntax', file, line, column, message: `invalid YAML: ${firstLine(errorMessage(err))}` });
+      return;
+    }
+    if (value === null || value === undefined) return;
+    const positionIn = positionFinder(documentIndex, document.range[0]);
+    const take = (candidate: unknown, prefix: string) => {
+      const outcome = classify(candidate);
+      if (outcome.type === 'ignored') {
+        result.ignoredDocuments += 1;
+      } else if (outcome.type === 'problem') {
+        const position = positionIn(prefix)(outcome.field);
+        result.problems.push({ code: outcome.code, file, ...position, message: outcome.message });
+      } else {
+        result.objects.push({ object: outcome.object, file, position: positionIn(prefix) });
+      }
+    };
+    if (isPlainObject(value) && typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+      value.items.forEach((item, i) => take(item, `items[${i}]`));
+    } else {
+      take(value, '');
+    }
+  });
+  return result;
+}
+
+type Classified =
+  | { type: 'ignored' }
+  | { type: 'problem'; code: LoadProblemCode; field: string; message: string }
+  | { type: 'object'; object: GatehouseObject };
+
+function classify(value: unknown): Classified {
+  if (!isPlainObject(value)) return { type: 'ignored' };
+  const { apiVersion, kind } = value;
+  if (apiVersion === undefined || apiVersion === null) {
+    // A Gatehouse kind with no apiVersion is most likely a forgotten line, not another tool's file.
+    return isKind(kind)
+      ? { type: 'problem', code: 'MissingApiVersion', field: 'kind', message: `${kind} has no apiVersion; add apiVersion: ${API_VERSION}` }
+      : { type: 'ignored' };
+  }
+  const group = typeof apiVersion === 'string' && apiVersion.includes('/') ? apiVersion.split('/')[0] : undefined;
+  if (typeof apiVersion !== 'string') {
+    return isKind(kind)
+      ? { type: 'problem', code: 'UnsupportedVersion', field: 'apiVersion', message: `apiVersion must be the string ${API_VERSION}` }
+      : { type: 'ignored' };
+  }
+  if (group !== API_GROUP) return { type: 'ignored' };
+  // The product profile is configuration for the CLI (--profile), not a declared object.
+  if (kind === 'Profile') return { type: 'ignored' };
+  if (apiVersion !== API_VERSION) {
+    return {
+      type: 'problem',
+      code: 'UnsupportedVersion',
+      field: 'apiVersion',
+      message: `apiVersion ${apiVersion} is not served; Gatehouse reads ${API_VERSION}`,
+    };
+  }
+  if (!isKind(kind)) {
+    return {
+      type: 'problem',
+      code: 'UnknownKind',
+      field: 'kind',
+      message: `${typeof kind === 'string' ? `kind ${kind}` : 'a missing or non-text kind'} is not a kind of ${API_GROUP}; use one of ${KIND_NAMES.join(', ')}`,
+    };
+  }
+  const metadata = value.metadata;
+  if (isPlainObject(metadata) && metadata.namespace === undefined) metadata.namespace = 'default';
+  return { type: 'object', object: value as unknown as GatehouseObject };
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/** Offset of a field in a document: its key (or list item), else the nearest parent found. */
+function offsetOf(document: Document.Parsed, field: string): number {
+  let node: unknown = document.contents;
+  let best = rangeStart(node) ?? document.range[0];
+  for (const segment of fieldPathSegments(field)) {
+    if (isAlias(node)) node = node.resolve(document);
+    if (typeof segment === 'number' && isSeq(node)) {
+      const item: unknown = node.items[segment];
+      if (item === undefined) break;
+      best = rangeStart(item) ?? best;
+      node = item;
+    } else if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : p.key) === String(segment));
+      if (pair === undefined) break;
+      best = rangeStart(pair.key) ?? rangeStart(pair.value) ?? best;
+      node = pair.value;
+    } else {
+      break;
+    }
+  }
+  return best;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  return (node as Node | null | undefined)?.range?.[0];
+}

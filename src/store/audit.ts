@@ -1,0 +1,294 @@
+// The audit log: append-only, one entry per applied change, each chained to the
+// one before by SHA-256 over its canonical JSON and the previous hash. A head
+// row remembers the newest entry so that cutting entries off the end shows too.
+// Appends happen inside write transactions, which hold the store's write lock,
+// so the chain has one order.
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { canonicalJson } from '../reconcile/canonical-json.js';
+import { isoOf, readInteger, readJson, readOptionalInteger, readTime } from './convert.js';
+import type { AuditLogRow, Database } from './schema.js';
+
+/** prev_hash of the first entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface AuditObject {
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+  generation?: number;
+  /** The file the object was read from (CLI). */
+  file?: string;
+}
+
+export interface AuditEntryInput {
+  at: string;
+  /** Who or what: `cli:alice`, `operator`, `app`. */
+  actor: string;
+  /** `<target>.<operation>`, for example `member.create`, `invitation.accept`. */
+  action: string;
+  object?: AuditObject;
+  workspaceId?: string;
+  /** What the row was (changed fields only for updates). No secrets. */
+  before?: unknown;
+  after?: unknown;
+  reason: string;
+}
+
+export interface AuditEntry extends AuditEntryInput {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** The text an entry's hash is taken over. */
+export function auditHashInput(entry: Omit<AuditEntry, 'hash'>): string {
+  return canonicalJson({
+    seq: entry.seq,
+    at: entry.at,
+    actor: entry.actor,
+    action: entry.action,
+    object: entry.object ?? null,
+    workspaceId: entry.workspaceId ?? null,
+    before: entry.before ?? null,
+    after: entry.after ?? null,
+    reason: entry.reason,
+    prevHash: entry.prevHash,
+  });
+}
+
+export function auditHash(entry: Omit<AuditEntry, 'hash'>): string {
+  return createHash('sha256').update(auditHashInput(entry)).digest('hex');
+}
+
+const INSERT_CHUNK = 250;
+
+async function readHead(db: Kysely<Database>): Promise<{ seq: number; hash: string } | undefined> {
+  const row = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
+  return row === undefined ? undefined : { seq: readInteger(row.seq), hash: row.hash };
+}
+
+/** Appends entries (in order) to the chain. Call inside a write transaction. */
+export async function appendAudit(db: Kysely<Database>, entries: readonly AuditEntryInput[]): Promise<AuditEntry[]> {
+  if (entries.length === 0) return [];
+  const head = await readHead(db);
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  const chained: AuditEntry[] = entries.map((input) => {
+    seq += 1;
+    const base = { ...input, at: isoOf(input.at), seq, prevHash };
+    const hash = auditHash(base);
+    prevHash = hash;
+    return { ...base, hash };
+  });
+  for (let i = 0; i < chained.length; i += INSERT_CHUNK) {
+    await db
+      .insertInto('audit_log')
+      .values(
+        chained.slice(i, i + INSERT_CHUNK).map((e) => ({
+          seq: e.seq,
+          at: e.at,
+          actor: e.actor,
+          action: e.action,
+          object_kind: e.object?.kind ?? null,
+          object_namespace: e.object?.namespace ?? null,
+          object_name: e.object?.name ?? null,
+          object_uid: e.object?.uid ?? null,
+          object_generation: e.object?.generation ?? null,
+          source_file: e.object?.file ?? null,
+          workspace_id: e.workspaceId ?? null,
+          before: e.before === undefined ? null : canonicalJson(e.before),
+          after: e.after === undefined ? null : canonicalJson(e.after),
+          reason: e.reason,
+          prev_hash: e.prevHash,
+          hash: e.hash,
+        })),
+      )
+      .execute();
+  }
+  const last = chained[chained.length - 1] as AuditEntry;
+  if (head === undefined) {
+    await db.insertInto('audit_head').values({ id: 1, seq: last.seq, hash: last.hash }).execute();
+  } else {
+    await db.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+  }
+  return chained;
+}
+
+export function auditEntryFromRow(row: AuditLogRow): AuditEntry {
+  const generation = readOptionalInteger(row.object_generation);
+  const object: AuditObject | undefined =
+    row.object_kind !== null && row.object_name !== null
+      ? {
+          kind: row.object_kind,
+          ...(row.object_namespace !== null ? { namespace: row.object_namespace } : {}),
+          name: row.object_name,
+          ...(row.object_uid !== null ? { uid: row.object_uid } : {}),
+          ...(generation !== undefined ? { generation } : {}),
+          ...(row.source_file !== null ? { file: row.source_file } : {}),
+        }
+      : undefined;
+  return {
+    seq: readInteger(row.seq),
+    at: readTime(row.at),
+    actor: row.actor,
+    action: row.action,
+    ...(object !== undefined ? { object } : {}),
+    ...(row.workspace_id !== null ? { workspaceId: row.workspace_id } : {}),
+    ...(row.before !== null && row.before !== undefined ? { before: readJson(row.before) } : {}),
+    ...(row.after !== null && row.after !== undefined ? { after: readJson(row.after) } : {}),
+    reason: row.reason,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+export interface AuditQuery {
+  workspaceId?: string;
+  since?: Date;
+  /** Entries about this object. */
+  object?: { kind: string; namespace: string; name: string };
+  limit?: number;
+  /** Newest first (default oldest first). */
+  newestFirst?: boolean;
+}
+
+export async function listAudit(db: Kysely<Database>, query: AuditQuery = {}): Promise<AuditEntry[]> {
+  let q = db.selectFrom('audit_log').selectAll();
+  if (query.workspaceId !== undefined) q = q.where('workspace_id', '=', query.workspaceId);
+  if (query.since !== undefined) q = q.where('at', '>=', query.since.toISOString());
+  if (query.object !== undefined) {
+    q = q
+      .where('object_kind', '=', query.object.kind)
+      .where('object_namespace', '=', query.object.namespace)
+      .where('object_name', '=', query.object.name);
+  }
+  q = q.orderBy('seq', query.newestFirst ? 'desc' : 'asc');
+  if (query.limit !== undefined) q = q.limit(query.limit);
+  return (await q.execute()).map(auditEntryFromRow);
+}
+
+export type AuditProblem = 'missing' | 'edited' | 'relinked' | 'truncated' | 'head-missing';
+
+export interface AuditVerification {
+  ok: boolean;
+  /** Entries read. */
+  entries: number;
+  firstBad?: { seq: number; problem: AuditProblem; message: string };
+}
+
+const VERIFY_PAGE = 2000;
+
+/**
+ * Walks the chain from the first entry and reports the first entry that was
+ * edited, deleted or moved, and a log cut short at its end.
+ */
+export async function verifyAuditChain(db: Kysely<Database>): Promise<AuditVerification> {
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+  let count = 0;
+  let after = 0;
+  for (;;) {
+    const rows = await db.selectFrom('audit_log').selectAll().where('seq', '>', after).orderBy('seq').limit(VERIFY_PAGE).execute();
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const entry = auditEntryFromRow(row);
+      count += 1;
+      if (entry.seq !== expectedSeq) {
+        const missing = entry.seq - expectedSeq === 1 ? `entry ${expectedSeq} is` : `entries ${expectedSeq} to ${entry.seq - 1} are`;
+        return {
+          ok: false,
+          entries: count,
+          firstBad: { seq: expectedSeq, problem: 'missing', message: `audit entry ${expectedSeq}: ${missing} missing (deleted from the log)` },
+        };
+      }
+      const { hash, ...rest } = entry;
+      if (auditHash(rest) !== hash) {
+        return {
+          ok: false,
+          entries: count,
+          firstBad: { seq: entry.seq, problem: 'edited', message: `audit entry ${entry.seq} was changed: its content no longer matches its hash` },
+        };
+      }
+      if (entry.prevHash !== prevHash) {
+        return {
+          ok: false,
+          entries: count,
+          firstBad: {
+            seq: entry.seq - 1,
+            problem: 'relinked',
+            message: `audit entry ${entry.seq - 1} was changed or replaced: entry ${entry.seq} links to a different hash`,
+          },
+        };
+      }
+      prevHash = hash;
+      expectedSeq += 1;
+      after = entry.seq;
+    }
+  }
+  const head = await readHead(db);
+  const lastSeq = expectedSeq - 1;
+  if (head === undefined) {
+    if (lastSeq === 0) return { ok: true, entries: 0 };
+    return {
+      ok: false,
+      entries: count,
+      firstBad: { seq: lastSeq, problem: 'head-missing', message: `the audit log's head record is missing (the log has ${lastSeq} entries)` },
+    };
+  }
+  if (head.seq !== lastSeq || head.hash !== prevHash) {
+    if (head.seq > lastSeq) {
+      const missing = head.seq - lastSeq === 1 ? `entry ${head.seq} is` : `entries ${lastSeq + 1} to ${head.seq} are`;
+      return {
+        ok: false,
+        entries: count,
+        firstBad: { seq: lastSeq + 1, problem: 'truncated', message: `audit entry ${lastSeq + 1}: ${missing} missing from the end of the log (deleted)` },
+      };
+    }
+    return {
+      ok: false,
+      entries: count,
+      firstBad: { seq: lastSeq, problem: 'edited', message: `audit entry ${lastSeq} does not match the log's head record: the newest entries were changed` },
+    };
+  }
+  return { ok: true, entries: count };
+}
+
+/** The audit action prefix of each kind's own rows. */
+export function auditTargetOfKind(kind: string): string {
+  return kind === 'SupportGrant' ? 'supportgrant' : kind.toLowerCase();
+}
+
+/** The last audited action per object, for objects whose rows are missing (recreated rows are drift). */
+export async function lastActionsOf(
+  db: Kysely<Database>,
+  objects: ReadonlyArray<{ kind: string; namespace: string; name: string }>,
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const byNamespace = new Map<string, Set<string>>();
+  for (const o of objects) {
+    let set = byNamespace.get(o.namespace);
+    if (set === undefined) byNamespace.set(o.namespace, (set = new Set()));
+    set.add(o.name);
+  }
+  const wanted = new Set(objects.map((o) => `${o.kind}/${o.namespace}/${o.name}`));
+  for (const [namespace, names] of byNamespace) {
+    const list = [...names];
+    for (let i = 0; i < list.length; i += 500) {
+      const rows = await db
+        .selectFrom('audit_log')
+        .select(['object_kind', 'object_namespace', 'object_name', 'action', 'seq'])
+        .where('object_namespace', '=', namespace)
+        .where('object_name', 'in', list.slice(i, i + 500))
+        .orderBy('seq')
+        .execute();
+      for (const row of rows) {
+        const key = `${row.object_kind}/${row.object_namespace}/${row.object_name}`;
+        // Only the object's own rows count (a Workspace's entries also cover its default roles).
+        if (wanted.has(key) && row.action.startsWith(`${auditTargetOfKind(row.object_kind ?? '')}.`)) out.set(key, row.action);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,314 @@
+// Versioned, forward-only migrations of the identity store. They run when a
+// store is opened, in one transaction holding the store's write lock, so two
+// processes opening a new store at once do not both create it. A store whose
+// schema is newer than this Gatehouse is refused rather than guessed at.
+//
+// Never edit a migration that was released: add the next one.
+import { sql, type CreateTableBuilder, type Kysely, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** Column types per dialect; everything else is written once. */
+interface ColumnTypes {
+  timestamp: 'text' | 'timestamptz';
+  boolean: 'integer' | 'boolean';
+  json: 'text' | 'jsonb';
+  id: 'text' | 'uuid';
+}
+
+function columnTypes(dialect: StoreDialect): ColumnTypes {
+  return dialect === 'sqlite'
+    ? { timestamp: 'text', boolean: 'integer', json: 'text', id: 'text' }
+    : { timestamp: 'timestamptz', boolean: 'boolean', json: 'jsonb', id: 'uuid' };
+}
+
+export interface StoreMigration {
+  version: number;
+  name: string;
+  up(db: Transaction<Database>, dialect: StoreDialect): Promise<void>;
+}
+
+// kysely's schema builder is typed for any table name; the created tables are typed in schema.ts.
+type AnyDb = Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function withSourceColumns<T extends string, C extends string>(
+  table: CreateTableBuilder<T, C>,
+  t: ColumnTypes,
+): CreateTableBuilder<T, C> {
+  return table
+    .addColumn('deletion_policy', 'text', (c) => c.notNull())
+    .addColumn('managed', t.boolean, (c) => c.notNull())
+    .addColumn('source_kind', 'text')
+    .addColumn('source_namespace', 'text')
+    .addColumn('source_name', 'text')
+    .addColumn('source_uid', 'text')
+    .addColumn('source_generation', 'integer')
+    .addColumn('source_file', 'text')
+    .addColumn('written_digest', 'text', (c) => c.notNull())
+    .addColumn('created_at', t.timestamp, (c) => c.notNull())
+    .addColumn('updated_at', t.timestamp, (c) => c.notNull()) as CreateTableBuilder<T, C>;
+}
+
+export const MIGRATIONS: readonly StoreMigration[] = [
+  {
+    version: 1,
+    name: 'workspaces-roles-members-support-grants',
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      const t = columnTypes(dialect);
+      await db.schema
+        .createTable('permissions')
+        .addColumn('permission_id', 'text', (c) => c.primaryKey())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('access', 'text', (c) => c.notNull())
+        .addColumn('sensitive', t.boolean, (c) => c.notNull())
+        .addColumn('administrative', t.boolean, (c) => c.notNull())
+        .addColumn('legacy', t.boolean, (c) => c.notNull())
+        .execute();
+
+      await withSourceColumns(
+        db.schema
+          .createTable('workspaces')
+          .addColumn('workspace_id', 'text', (c) => c.primaryKey())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('two_factor', 'text', (c) => c.notNull())
+          .addColumn('sso_enforced', t.boolean, (c) => c.notNull())
+          .addColumn('saml_idp_entity_id', 'text')
+          .addColumn('saml_sso_url', 'text')
+          .addColumn('saml_signing_certificate', 'text')
+          .addColumn('ip_allowlist', t.json, (c) => c.notNull())
+          .addColumn('idle_session_timeout_seconds', 'integer', (c) => c.notNull())
+          .addColumn('invitation_lifetime_seconds', 'integer', (c) => c.notNull())
+          .addColumn('max_temporary_access_seconds', 'integer')
+          .addColumn('admins_min', 'integer', (c) => c.notNull())
+          .addColumn('admins_max', 'integer', (c) => c.notNull())
+          .addColumn('access_review_interval_seconds', 'integer', (c) => c.notNull())
+          .addColumn('inactivity_threshold_seconds', 'integer', (c) => c.notNull())
+          .addColumn('support_allowed', t.boolean, (c) => c.notNull())
+          .addColumn('support_max_duration_seconds', 'integer', (c) => c.notNull())
+          .addColumn('support_allow_read_write', t.boolean, (c) => c.notNull()),
+        t,
+      ).execute();
+      await db.schema.createIndex('workspaces_source').on('workspaces').columns(['source_namespace', 'source_name']).execute();
+
+      await withSourceColumns(
+        db.schema
+          .createTable('roles')
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.workspace_id').onDelete('cascade'))
+          .addColumn('role_id', 'text', (c) => c.notNull())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('builtin', t.boolean, (c) => c.notNull())
+          .addColumn('administrative', t.boolean, (c) => c.notNull()),
+        t,
+      )
+        .addPrimaryKeyConstraint('roles_pk', ['workspace_id', 'role_id'])
+        .execute();
+
+      await db.schema
+        .createTable('role_permissions')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('role_id', 'text', (c) => c.notNull())
+        .addColumn('permission_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('role_permissions_pk', ['workspace_id', 'role_id', 'permission_id'])
+        .addForeignKeyConstraint('role_permissions_role_fk', ['workspace_id', 'role_id'], 'roles', ['workspace_id', 'role_id'], (c) =>
+          c.onDelete('cascade'),
+        )
+        .execute();
+
+      await withSourceColumns(
+        db.schema
+          .createTable('members')
+          .addColumn('member_id', t.id, (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.workspace_id').onDelete('cascade'))
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('email_normalized', 'text', (c) => c.notNull())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('phone', 'text')
+          .addColumn('role_id', 'text')
+          .addColumn('login_type', 'text', (c) => c.notNull())
+          .addColumn('expires_at', t.timestamp)
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('accepted_at', t.timestamp)
+          .addColumn('last_login_at', t.timestamp),
+        t,
+      )
+        .addUniqueConstraint('members_email_unique', ['workspace_id', 'email_normalized'])
+        // A role still assigned cannot be deleted (NULL role: legacy member, not checked).
+        .addForeignKeyConstraint('members_role_fk', ['workspace_id', 'role_id'], 'roles', ['workspace_id', 'role_id'])
+        .execute();
+      await db.schema.createIndex('members_source').on('members').columns(['source_namespace', 'source_name']).execute();
+      await db.schema.createIndex('members_role').on('members').columns(['workspace_id', 'role_id']).execute();
+
+      await withSourceColumns(
+        db.schema
+          .createTable('support_grants')
+          .addColumn('grant_id', t.id, (c) => c.primaryKey())
+          .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.workspace_id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('grantee_type', 'text', (c) => c.notNull())
+          .addColumn('agents', t.json, (c) => c.notNull())
+          .addColumn('scope_type', 'text', (c) => c.notNull())
+          .addColumn('scope_member_email', 'text')
+          .addColumn('access_level', 'text', (c) => c.notNull())
+          .addColumn('starts_at', t.timestamp, (c) => c.notNull())
+          .addColumn('ends_at', t.timestamp, (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('ticket', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', t.timestamp),
+        t,
+      )
+        .addUniqueConstraint('support_grants_name_unique', ['workspace_id', 'name'])
+        .execute();
+      await db.schema.createIndex('support_grants_source').on('support_grants').columns(['source_namespace', 'source_name']).execute();
+    },
+  },
+  {
+    version: 2,
+    name: 'invitations-and-outbox',
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      const t = columnTypes(dialect);
+      await db.schema
+        .createTable('invitations')
+        .addColumn('invitation_id', t.id, (c) => c.primaryKey())
+        .addColumn('member_id', t.id, (c) => c.notNull().unique().references('members.member_id').onDelete('cascade'))
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('email_normalized', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('sender', 'text', (c) => c.notNull())
+        .addColumn('sent_at', t.timestamp, (c) => c.notNull())
+        .addColumn('expires_at', t.timestamp, (c) => c.notNull())
+        .addColumn('responded_at', t.timestamp)
+        .addColumn('sent_count', 'integer', (c) => c.notNull())
+        .addColumn('resend_requested', 'integer', (c) => c.notNull())
+        .addColumn('created_at', t.timestamp, (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('invitation_outbox')
+        .addColumn('outbox_id', t.id, (c) => c.primaryKey())
+        .addColumn('invitation_id', t.id, (c) => c.notNull().references('invitations.invitation_id').onDelete('cascade'))
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('role_id', 'text')
+        .addColumn('sender', 'text', (c) => c.notNull())
+        .addColumn('expires_at', t.timestamp, (c) => c.notNull())
+        .addColumn('token', 'text')
+        .addColumn('created_at', t.timestamp, (c) => c.notNull())
+        .addColumn('taken_at', t.timestamp)
+        .execute();
+      await db.schema.createIndex('invitation_outbox_invitation').on('invitation_outbox').column('invitation_id').execute();
+      // The mailer's queue: only rows whose token was not taken yet.
+      await db.schema
+        .createIndex('invitation_outbox_pending')
+        .on('invitation_outbox')
+        .column('created_at')
+        .where(sql.ref('token'), 'is not', null)
+        .execute();
+    },
+  },
+  {
+    version: 3,
+    name: 'audit-log',
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      const t = columnTypes(dialect);
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('at', t.timestamp, (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('object_kind', 'text')
+        .addColumn('object_namespace', 'text')
+        .addColumn('object_name', 'text')
+        .addColumn('object_uid', 'text')
+        .addColumn('object_generation', 'integer')
+        .addColumn('source_file', 'text')
+        .addColumn('workspace_id', 'text')
+        .addColumn('before', t.json)
+        .addColumn('after', t.json)
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_workspace').on('audit_log').columns(['workspace_id', 'seq']).execute();
+      await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+      await db.schema.createIndex('audit_log_object').on('audit_log').columns(['object_namespace', 'object_name', 'seq']).execute();
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey().check(sql`id = 1`))
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;
+
+export class SchemaVersionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaVersionError';
+  }
+}
+
+/** Creates the bookkeeping table; idempotent and safe to race. */
+export async function ensureMigrationsTable(db: Kysely<Database>, dialect: StoreDialect): Promise<void> {
+  await (db as unknown as AnyDb).schema
+    .createTable('gatehouse_schema_migrations')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('applied_at', columnTypes(dialect).timestamp, (c) => c.notNull())
+    .execute();
+}
+
+/** Versions already applied, in order. */
+export async function appliedVersions(db: Kysely<Database>): Promise<Array<{ version: number; name: string }>> {
+  const rows = await db.selectFrom('gatehouse_schema_migrations').select(['version', 'name']).orderBy('version').execute();
+  return rows.map((r) => ({ version: Number(r.version), name: r.name }));
+}
+
+/**
+ * Brings the schema up to `target` (default: latest) inside the given write
+ * transaction. Returns the versions applied now.
+ */
+export async function migrate(
+  trx: Transaction<Database>,
+  dialect: StoreDialect,
+  at: Date,
+  target: number = LATEST_SCHEMA_VERSION,
+): Promise<number[]> {
+  const applied = await appliedVersions(trx);
+  for (const [i, row] of applied.entries()) {
+    const known = MIGRATIONS[i];
+    if (known === undefined) {
+      throw new SchemaVersionError(
+        `the identity store's schema is at version ${applied.length}, newer than this Gatehouse knows (${LATEST_SCHEMA_VERSION}); upgrade Gatehouse or use another store`,
+      );
+    }
+    if (known.version !== row.version || known.name !== row.name) {
+      throw new SchemaVersionError(
+        `the identity store's migration ${row.version} is "${row.name}" but this Gatehouse expects ${known.version} "${known.name}"; the store was created by an incompatible build`,
+      );
+    }
+  }
+  const done: number[] = [];
+  for (const migration of MIGRATIONS.slice(applied.length, target)) {
+    await migration.up(trx, dialect);
+    await trx
+      .insertInto('gatehouse_schema_migrations')
+      .values({ version: migration.version, name: migration.name, applied_at: at.toISOString() })
+      .execute();
+    done.push(migration.version);
+  }
+  return done;
+}

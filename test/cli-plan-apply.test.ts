@@ -1,0 +1,174 @@
+// gatehouse plan, apply, get and audit as real processes against a temporary
+// SQLite file: output, exit codes, --detailed-exitcode, refusals.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { GatehouseObject } from '../src/model/kinds.js';
+import { aMember, aRole, aWorkspace } from '../src/rules/testing/builders.js';
+import { openStore } from '../src/store/store.js';
+
+const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function gatehouse(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tsx, main, ...args], {
+      env: { ...process.env, GATEHOUSE_STORE: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const AT = '2026-06-01T00:00:00Z';
+let dir: string;
+let store: string;
+
+function writeDeclaration(folder: string, objects: GatehouseObject[]): string {
+  const path = join(dir, folder);
+  rmSync(path, { recursive: true, force: true });
+  mkdirSync(path, { recursive: true });
+  writeFileSync(join(path, 'acme.yaml'), objects.map((o) => stringify(o)).join('---\n'));
+  return path;
+}
+
+const workspace = aWorkspace({ spec: { admins: { min: 0, max: 1 } } });
+const people = ['alice', 'bob', 'carol', 'dave'].map((name) => aMember({ name }));
+let full: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
+  store = join(dir, 'store.db');
+  full = writeDeclaration('full', [workspace, aRole(), ...people]);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('gatehouse plan and apply', () => {
+  it('plans against a store that does not exist yet without creating it', async () => {
+    const run = await gatehouse(['plan', full, '--store', store, '--at', AT, '--detailed-exitcode']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('Member acme/alice (');
+    expect(run.stdout).toContain('+ create member acme/alice@acme.example: declared and not in the identity store');
+    expect(run.stdout).toMatch(/Plan: 6 to add, 0 to change, 0 to remove\.\n$/);
+    expect(existsSync(store)).toBe(false);
+  });
+
+  it('applies, prints what it did, and then plans nothing (exit 0 with --detailed-exitcode)', async () => {
+    const applied = await gatehouse(['apply', full, '--store', store, '--at', AT]);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/Applied: 6 added, 0 changed, 0 removed\.\n$/);
+    const again = await gatehouse(['plan', full, '--store', store, '--at', AT, '--detailed-exitcode', '--output', 'json']);
+    expect(again.code).toBe(0);
+    const json = JSON.parse(again.stdout) as { summary: unknown; actions: unknown[]; applied: boolean };
+    expect(json).toMatchObject({ applied: false, summary: { add: 0, change: 0, remove: 0 }, actions: [] });
+  });
+
+  it('shows changes with their fields, and takes the store from GATEHOUSE_STORE', async () => {
+    const changed = writeDeclaration('changed', [workspace, aRole(), aMember({ name: 'alice', spec: { role: 'editor' } }), ...people.slice(1)]);
+    const run = await gatehouse(['plan', changed, '--at', AT, '--detailed-exitcode'], { GATEHOUSE_STORE: `sqlite:${store}` });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('~ update member acme/alice@acme.example: declaration changed (roleId)');
+    expect(run.stdout).toContain('roleId: "viewer" -> "editor"');
+    expect(run.stdout).toContain('Plan: 0 to add, 1 to change, 0 to remove.');
+  });
+
+  it('refuses on any rule error, printing it like validate, and changes nothing', async () => {
+    const bad = writeDeclaration('bad', [workspace, aRole(), aMember({ name: 'alice', spec: { role: 'no-such-role' } }), ...people.slice(1)]);
+    const runs = await Promise.all(['plan', 'apply'].map((command) => gatehouse([command, bad, '--store', store, '--at', AT])));
+    for (const run of runs) {
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/acme\.yaml:\d+:\d+: error RoleNotFound Member acme\/alice spec\.role: /);
+      expect(run.stderr).toContain('nothing was changed');
+    }
+  });
+
+  it('refuses to remove more than a quarter of a workspace\'s members unless --allow-mass-removal', async () => {
+    const half = writeDeclaration('half', [workspace, aRole(), ...people.slice(0, 2)]);
+    const refused = await gatehouse(['apply', half, '--store', store, '--at', AT]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('refusing to remove 2 of the 4 members of workspace acme');
+    const allowed = await gatehouse(['apply', half, '--store', store, '--at', AT, '--allow-mass-removal']);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain('- delete member acme/carol@acme.example');
+    expect(allowed.stdout).toContain('Applied: 0 added, 0 changed, 2 removed.');
+  });
+
+  it('gives usage errors exit code 2', async () => {
+    const [at, scheme] = await Promise.all([
+      gatehouse(['plan', full, '--store', store, '--at', 'yesterday']),
+      gatehouse(['plan', full, '--store', 'mysql://db/x']),
+    ]);
+    expect(at.code).toBe(2);
+    expect(at.stderr).toContain('--at "yesterday" is not an RFC 3339 time');
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toContain('unknown store');
+  });
+});
+
+describe('gatehouse get and audit', () => {
+  it('lists members with phases, searches by name or email, and prints JSON', async () => {
+    const table = await gatehouse(['get', 'members', '--store', store, '--at', AT]);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^WORKSPACE\s+EMAIL\s+NAME\s+ROLE\s+LOGIN\s+PHASE\s+INVITATION/);
+    expect(table.stdout).toMatch(/acme\s+alice@acme\.example\s+Person alice\s+viewer\s+Local\s+Invited\s+Waiting/);
+    // A week later the invitations have expired; --at shows that without the engine running.
+    const [search, workspaces] = await Promise.all([
+      gatehouse(['get', 'members', '--store', store, '--search', 'BOB', '--workspace', 'acme', '--at', '2027-01-01T00:00:00Z', '-o', 'json']),
+      gatehouse(['get', 'workspaces', '--store', store]),
+    ]);
+    const rows = JSON.parse(search.stdout) as Array<{ email: string; phase: string }>;
+    expect(rows.map((r) => [r.email, r.phase])).toEqual([['bob@acme.example', 'Expired']]);
+    expect(workspaces.stdout).toMatch(/acme\s+Workspace acme\s+Required\s+Off\s+2\s+0/);
+  });
+
+  it('refuses an unknown resource (2) and a store that does not exist (1)', async () => {
+    const [pods, missing] = await Promise.all([
+      gatehouse(['get', 'pods', '--store', store]),
+      gatehouse(['get', 'members', '--store', join(dir, 'nope.db')]),
+    ]);
+    expect(pods.code).toBe(2);
+    expect(pods.stderr).toContain('unknown resource "pods"');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('there is no identity store at');
+    expect(existsSync(join(dir, 'nope.db'))).toBe(false);
+  });
+
+  it('lists the audit log with the CLI user as actor, and verifies it', async () => {
+    const [log, verified] = await Promise.all([
+      gatehouse(['audit', '--store', store, '--workspace', 'acme', '-o', 'json']),
+      gatehouse(['audit', '--verify', '--store', store]),
+    ]);
+    const entries = JSON.parse(log.stdout) as Array<{ actor: string; action: string; object?: { file?: string } }>;
+    expect(entries.length).toBeGreaterThan(5);
+    expect(entries.every((e) => e.actor === `cli:${userInfo().username}`)).toBe(true);
+    expect(entries.find((e) => e.action === 'member.create')?.object?.file).toMatch(/acme\.yaml$/);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/^Audit log intact: \d+ entries/);
+  });
+
+  it('--verify exits 1 and names the entry that was tampered with', async () => {
+    const db = await openStore(`sqlite:${store}`);
+    await db.db.updateTable('audit_log').set({ actor: 'nobody' }).where('seq', '=', 3).execute();
+    await db.close();
+    const run = await gatehouse(['audit', '--verify', '--store', store]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('Audit log broken at entry 3: audit entry 3 was changed: its content no longer matches its hash\n');
+  });
+});
