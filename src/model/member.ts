@@ -47,13 +47,13 @@ export const MemberSpecSchema = Type.Object(
     invitation: Type.Optional(
       Type.Object(
         {
-          resend: Type.Integer({
+          resend: Type.Optional(Type.Integer({
             description:
               'Increase by one to send the invitation again (only while it is pending). Resending through Git keeps the change reviewed and audited.',
             minimum: 0,
             default: 0,
             'x-kubernetes-validations': [{ rule: 'self >= oldSelf', message: 'invitation.resend can only increase' }],
-          }),
+          })),
         },
         { description: 'Invitation controls.' },
       ),

@@ -50,3 +50,21 @@ describe('pointerToFieldPath', () => {
     expect(pointerToFieldPath(pointer)).toBe(path);
   });
 });
+
+describe('fields with a default', () => {
+  it('may be left out of a file, as the API server would fill them in', () => {
+    const workspace = {
+      apiVersion: 'gatehouse.dev/v1alpha1',
+      kind: 'Workspace',
+      metadata: { name: 'acme', namespace: 'acme' },
+      spec: {
+        workspaceId: 'acme',
+        displayName: 'Acme',
+        admins: { max: 2 },
+        supportAccess: { allowed: true },
+        accessReview: {},
+      },
+    };
+    expect(checkObjectSchema('Workspace', workspace)).toEqual([]);
+  });
+});

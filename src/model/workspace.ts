@@ -36,11 +36,11 @@ export const SamlSchema = Type.Object(
 
 export const SsoSchema = Type.Object(
   {
-    enforced: Type.Boolean({
+    enforced: Type.Optional(Type.Boolean({
       description:
         'When true, every member must log in through SSO: Members with loginType Local are rejected. Enable it organisation-wide once the IdP works.',
       default: false,
-    }),
+    })),
     saml: SamlSchema,
   },
   { description: 'Single sign-on through a SAML 2.0 identity provider.' },
@@ -48,61 +48,61 @@ export const SsoSchema = Type.Object(
 
 export const AdminLimitsSchema = Type.Object(
   {
-    min: Type.Integer({
+    min: Type.Optional(Type.Integer({
       description:
         'Fewest members with an administrative role the workspace should have, so it cannot be locked out. Fewer gives a warning.',
       minimum: 0,
       maximum: 1000,
       default: 1,
-    }),
-    max: Type.Integer({
+    })),
+    max: Type.Optional(Type.Integer({
       description:
         'Most members with an administrative role (one that can manage team members) the workspace may have. The minimum-permission rule recommends one.',
       minimum: 1,
       maximum: 1000,
       default: 1,
-    }),
+    })),
   },
   {
     description: 'Bounds on the number of administrators (minimum-permission rule).',
-    'x-kubernetes-validations': [{ rule: 'self.min <= self.max', message: 'admins.min must not exceed admins.max' }],
+    'x-kubernetes-validations': [{ rule: '!has(self.min) || !has(self.max) || self.min <= self.max', message: 'admins.min must not exceed admins.max' }],
   },
 );
 
 export const AccessReviewSchema = Type.Object(
   {
-    interval: Duration({
+    interval: Type.Optional(Duration({
       description: 'How often access is reviewed (gatehouse review). Two weeks by default.',
       default: '336h',
-    }),
-    inactivityThreshold: Duration({
+    })),
+    inactivityThreshold: Type.Optional(Duration({
       description: 'A member who has not logged in for this long is reported as unused by the access review.',
       default: '720h',
-    }),
+    })),
   },
   { description: 'The regular access review: find unused, off-boarded and over-privileged members.' },
 );
 
 export const SupportAccessPolicySchema = Type.Object(
   {
-    allowed: Type.Boolean({
+    allowed: Type.Optional(Type.Boolean({
       description:
         'Whether the vendor\'s support team may be granted access to this workspace at all. Off by default: no SupportGrant takes effect until this is true.',
       default: false,
-    }),
-    maxDuration: Duration({
+    })),
+    maxDuration: Type.Optional(Duration({
       description: 'Longest time one SupportGrant may last. A month by default; a year at most.',
       default: '720h',
       'x-kubernetes-validations': [
         { rule: "duration(self) > duration('0s')", message: 'maxDuration must be positive' },
         { rule: "duration(self) <= duration('8784h')", message: 'maxDuration must be at most a year (8784h)' },
       ],
-    }),
-    allowReadWrite: Type.Boolean({
+    })),
+    allowReadWrite: Type.Optional(Type.Boolean({
       description:
         'Whether a SupportGrant may ask for ReadWrite access. Support access is read-only unless this is true.',
       default: false,
-    }),
+    })),
   },
   { description: 'Whether and how the vendor\'s support team may be let in.' },
 );

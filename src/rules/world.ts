@@ -12,7 +12,6 @@ import { grantsAdmin, type DefaultRole, type Profile } from '../model/profile.js
 import type { Role } from '../model/role.js';
 import type { SchemaProblem } from '../model/schema-validator.js';
 import type { Workspace } from '../model/workspace.js';
-import { isDefaultedByServer } from './schema-defaults.js';
 import { keyOf, nameOf, namespaceOf, objectKey, workspaceNameOf } from './object-index.js';
 import type { ObjectIndex, WorkspaceScopedKind } from './types.js';
 
@@ -61,7 +60,7 @@ export class RuleWorld {
   schemaProblems(object: GatehouseObject): SchemaProblem[] {
     let problems = this.#schemaProblems.get(object);
     if (problems === undefined) {
-      problems = checkObjectSchema(object.kind, object).filter((p) => !isDefaultedByServer(object.kind, p));
+      problems = checkObjectSchema(object.kind, object);
       this.#schemaProblems.set(object, problems);
     }
     return problems;
