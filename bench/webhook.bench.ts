@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { percentile, report } from './report.js';
 import { getDefaultProfile, type GatehouseObject } from '../src/model/index.js';
 import { createObjectIndex } from '../src/rules/index.js';
@@ -169,16 +169,25 @@ async function openLoop(port: number, path: string, bodies: string[], agent: Age
 }
 
 async function main(): Promise<void> {
-  const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-  const child = spawn(process.execPath, [tsx, fileURLToPath(import.meta.url)], {
+  // node --import tsx, not the tsx command: no wrapper process between the load and the servers.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const profile = process.env.WEBHOOK_BENCH_PROFILE_DIR;
+  const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), '--import', tsx, fileURLToPath(import.meta.url)], {
     env: { ...process.env, GATEHOUSE_BENCH_ROLE: 'server' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const replies = createInterface({ input: child.stdout });
+  // The server answers on stdout, one line per question, in order.
+  const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
+  let exited: Error | undefined;
+  createInterface({ input: child.stdout }).on('line', (text) => waiting.shift()?.resolve(text));
+  child.once('exit', (code) => {
+    exited = new Error(`the bench server exited with code ${code}`);
+    for (const waiter of waiting.splice(0)) waiter.reject(exited);
+  });
   const nextLine = () =>
     new Promise<string>((resolve, reject) => {
-      replies.once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`the bench server exited with code ${code}`)));
+      if (exited) reject(exited);
+      else waiting.push({ resolve, reject });
     });
   const line = await nextLine();
   /** The server process's CPU time in microseconds. */
