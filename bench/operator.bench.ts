@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, gatehouseResource } from '../src/kube/client.js';
 import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
-import type { AccessEngine, EngineSyncResult, ObjectState, SyncScope } from '../src/kube/controller/engine-port.js';
+import type { AccessEngine, ApplicationChange, EngineSyncResult, ObjectState, SyncScope } from '../src/kube/controller/engine-port.js';
 import { Operator } from '../src/kube/operator.js';
 import { getDefaultProfile, type GatehouseObject, type ObjectRef } from '../src/model/index.js';
 import type { ObjectIndex } from '../src/rules/types.js';
@@ -135,6 +135,10 @@ class ObservedEngine implements AccessEngine {
 
   readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
     return this.inner.readStates(desired, refs, at);
+  }
+
+  changedSince(since: Date): Promise<ApplicationChange[]> {
+    return (this.inner as Required<AccessEngine>).changedSince(since);
   }
 
   ping(): Promise<void> {

@@ -124,3 +124,30 @@ forEachDialect('engine scoped sync', (dialect) => {
     expect(ops(await syncAll(store, declared, T0, { actor: 'operator' }))).toEqual([]);
   });
 });
+
+forEachDialect('engine with malformed declarations', (dialect) => {
+  let store: Store;
+  beforeEach(async () => {
+    store = await dialect.open();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  const malformed = [
+    { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Member', metadata: { name: 'no-spec', namespace: 'acme' } },
+    { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Member', metadata: { name: 'bad-types', namespace: 'acme' }, spec: { workspaceRef: 7, email: ['x'] } },
+    { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Workspace', metadata: { name: 'broken', namespace: 'acme' }, spec: { workspaceId: 42 } },
+    { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'Role', spec: null },
+  ] as unknown as GatehouseObject[];
+
+  it('never throws on malformed objects: they are held, the rest is written', async () => {
+    const result = await syncAll(store, [...declared, ...malformed], T0);
+    expect(ops(result)).toContain('member.create acme/alice@acme.example');
+    for (const name of ['no-spec', 'bad-types', 'broken']) {
+      expect(result.states.find((s) => s.ref.name === name)).toMatchObject({ phase: 'Failed', reason: 'SchemaInvalid', ready: false });
+    }
+    const scoped = await syncObjects(store, [...declared, ...malformed], [ref('Member', 'no-spec'), ref('Member', 'bad-types'), ref('Member', 'bob')]);
+    expect(scoped.states.map((s) => `${s.ref.name}:${s.reason}`).sort()).toEqual(['bad-types:SchemaInvalid', 'bob:Invited', 'no-spec:SchemaInvalid']);
+  });
+});

@@ -83,8 +83,6 @@ const fixtures: Record<number, (db: Kysely<Database>) => Promise<void>> = {
       .values({
         invitation_id: '00000000-0000-4000-8000-000000000002',
         member_id: '00000000-0000-4000-8000-000000000001',
-        workspace_id: 'acme',
-        email_normalized: 'alice@acme.example',
         token_hash: 'f'.repeat(64),
         state: 'Completed',
         sender: 'cli:test',

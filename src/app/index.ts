@@ -83,9 +83,10 @@ function entry(input: Omit<AuditEntryInput, 'object'> & { object?: AuditObject |
 
 /**
  * Takes up to `limit` invitations waiting for delivery, oldest first, and
- * erases their plaintext tokens from the outbox: the caller must send them
- * now, as they cannot be read again. Invitations that can no longer be
- * accepted are dropped instead of returned.
+ * deletes them from the outbox with their plaintext tokens: the caller must
+ * send them now, as they cannot be read again (the store keeps only the
+ * tokens' hashes). Invitations that can no longer be accepted are dropped
+ * instead of returned.
  */
 export async function takeInvitationsToDeliver(
   store: Store,
@@ -102,20 +103,19 @@ export async function takeInvitationsToDeliver(
       .select([
         'invitation_outbox.outbox_id',
         'invitation_outbox.invitation_id',
-        'invitation_outbox.workspace_id',
-        'invitation_outbox.email',
-        'invitation_outbox.display_name',
-        'invitation_outbox.role_id',
-        'invitation_outbox.sender',
-        'invitation_outbox.expires_at',
         'invitation_outbox.token',
+        'members.workspace_id',
+        'members.email',
+        'members.display_name',
+        'members.role_id',
+        'invitations.sender',
+        'invitations.expires_at',
         'invitations.state as invitation_state',
         'members.source_kind',
         'members.source_namespace',
         'members.source_name',
         'members.source_uid',
       ])
-      .where('invitation_outbox.token', 'is not', null)
       .orderBy('invitation_outbox.created_at')
       .orderBy('invitation_outbox.outbox_id')
       .limit(Math.max(0, Math.floor(limit)))
@@ -124,8 +124,7 @@ export async function takeInvitationsToDeliver(
     const ids = rows.map((r) => r.outbox_id);
     for (let i = 0; i < ids.length; i += 500) {
       await trx
-        .updateTable('invitation_outbox')
-        .set({ token: null, taken_at: at })
+        .deleteFrom('invitation_outbox')
         .where('outbox_id', 'in', ids.slice(i, i + 500))
         .execute();
     }
@@ -133,7 +132,7 @@ export async function takeInvitationsToDeliver(
     const audit: AuditEntryInput[] = [];
     for (const row of rows) {
       const expiresAt = readTime(row.expires_at);
-      const deliverable = row.invitation_state === 'Waiting' && expiresAt > at && row.token !== null;
+      const deliverable = row.invitation_state === 'Waiting' && expiresAt > at;
       audit.push(
         entry({
           at,
@@ -155,7 +154,7 @@ export async function takeInvitationsToDeliver(
         roleId: row.role_id,
         sender: row.sender,
         expiresAt: new Date(expiresAt),
-        token: row.token as string,
+        token: row.token,
       });
     }
     await appendAudit(trx, audit);

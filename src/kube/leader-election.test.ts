@@ -122,6 +122,17 @@ describe('LeaderElector against the fake API server', () => {
     expect(log).toEqual(['a leads', 'a stops']);
   });
 
+  it('releases the lease when stopped right after acquiring it, before it started leading', async () => {
+    const a = candidate('a');
+    a.start();
+    // Stop while the first attempt (which creates the Lease) is still in flight.
+    const stopping = a.stop({ release: true });
+    await stopping;
+    await until(() => lease() !== undefined, 'the lease');
+    expect(lease().holderIdentity).toBeUndefined();
+    expect(log).toEqual([]);
+  });
+
   it('never lets two candidates lead at once (resourceVersion on every write)', async () => {
     const all = ['a', 'b', 'c'].map(candidate);
     for (const e of all) e.start();

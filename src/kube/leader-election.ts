@@ -71,6 +71,8 @@ export class LeaderElector {
   readonly #timing: LeaderElectionTiming;
   readonly #log: Logger;
   #leader = false;
+  /** The Lease names this process (it may not lead yet: stopped right after acquiring). */
+  #holding = false;
   #lastRenewAt = 0;
   #observedRecord = '';
   #observedAt = 0;
@@ -113,9 +115,9 @@ export class LeaderElector {
     this.#cancelTick?.();
     this.#cancelTick = undefined;
     await this.#attempt;
-    if (!this.#leader) return;
+    const holding = this.#holding || this.#leader;
     this.#setLeader(false);
-    if (options.release) await this.#release();
+    if (options.release && holding) await this.#release();
   }
 
   #tick(): void {
@@ -134,6 +136,7 @@ export class LeaderElector {
     } catch (err) {
       this.#log.warn({ lease: `${this.#options.namespace}/${this.name}`, err: errorMessage(err) }, 'leader election: cannot reach the lease');
     }
+    if (acquired) this.#holding = true;
     if (this.#stopped) return;
     if (acquired) {
       this.#lastRenewAt = now;
@@ -142,7 +145,10 @@ export class LeaderElector {
     }
     if (this.#leader) {
       const lostToOther = this.#observedHolder !== '' && this.#observedHolder !== this.#options.identity;
-      if (lostToOther || now - this.#lastRenewAt >= this.#timing.renewDeadlineMs) this.#setLeader(false);
+      if (lostToOther || now - this.#lastRenewAt >= this.#timing.renewDeadlineMs) {
+        this.#holding = false;
+        this.#setLeader(false);
+      }
     }
   }
 
@@ -232,6 +238,7 @@ export class LeaderElector {
         ...lease,
         spec: { leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0 },
       });
+      this.#holding = false;
       this.#log.info({ lease: `${namespace}/${this.name}` }, 'leader election: released the lease');
     } catch (err) {
       this.#log.warn({ lease: `${namespace}/${this.name}`, err: errorMessage(err) }, 'leader election: cannot release the lease');

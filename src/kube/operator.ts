@@ -34,6 +34,7 @@ export interface OperatorOptions {
   clock?: Clock;
   namespaces?: readonly string[];
   workers?: number;
+  maxBatch?: number;
   resyncPeriodMs?: number;
   storePollMs?: number;
   backoff?: BackoffOptions;
@@ -83,6 +84,7 @@ export class Operator {
       clock,
       ...(options.namespaces && options.namespaces.length > 0 ? { namespaces: options.namespaces } : {}),
       workers: options.workers ?? DEFAULT_WORKERS,
+      ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       resyncPeriodMs: options.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS,
       storePollMs: options.storePollMs ?? DEFAULT_STORE_POLL_MS,
       ...(options.backoff ? { backoff: options.backoff } : {}),

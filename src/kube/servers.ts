@@ -13,7 +13,7 @@ export interface ListenAddress {
 export function parseListenAddress(text: string, flag: string): ListenAddress | undefined {
   const value = text.trim();
   if (value === '' || value === '0' || value === 'off') return undefined;
-  const match = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(value);
+  const match = /^(?:\[([^\]]+)\]:|([^:\[\]]*):)?(\d+)$/.exec(value);
   const port = Number(match?.[3]);
   if (match === null || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`${flag} "${text}" is not an address: use :PORT, HOST:PORT or [IPv6]:PORT (for example :8081)`);

@@ -173,6 +173,22 @@ export class WorkQueue {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
+  /**
+   * Up to `max` keys: waits for the first, then takes what else is ready now.
+   * Empty once the queue is shut down and empty.
+   */
+  async getBatch(max: number): Promise<string[]> {
+    const first = await this.get();
+    if (first === undefined) return [];
+    const keys = [first];
+    while (keys.length < max) {
+      const key = this.#take();
+      if (key === undefined) break;
+      keys.push(key);
+    }
+    return keys;
+  }
+
   /** Marks a key processed; if it was added meanwhile it is queued again. */
   done(key: string): void {
     this.#processing.delete(key);
@@ -234,6 +250,25 @@ export class WorkQueue {
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/**
+ * Runs `count` workers over the queue until it shuts down, each taking up to
+ * `maxBatch` ready keys at a time. done() is always called for every key.
+ */
+export function runBatchWorkers(queue: WorkQueue, count: number, maxBatch: number, process: (keys: string[]) => Promise<void>): Promise<void> {
+  const worker = async () => {
+    for (;;) {
+      const keys = await queue.getBatch(maxBatch);
+      if (keys.length === 0) return;
+      try {
+        await process(keys);
+      } finally {
+        for (const key of keys) queue.done(key);
+      }
+    }
+  };
+  return Promise.all(Array.from({ length: count }, worker)).then(() => undefined);
 }
 
 /**

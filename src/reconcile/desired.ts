@@ -24,14 +24,11 @@ export function iso(value: Date | string | number): string {
 const seconds = (ms: number) => Math.round(ms / 1000);
 
 export function sourceOf(object: GatehouseObject, file?: string): SourceRecord {
-  return {
-    kind: object.kind,
-    namespace: object.metadata.namespace ?? 'default',
-    name: object.metadata.name,
-    ...(object.metadata.uid !== undefined ? { uid: object.metadata.uid } : {}),
-    ...(object.metadata.generation !== undefined ? { generation: object.metadata.generation } : {}),
-    ...(file !== undefined ? { file } : {}),
-  };
+  const source: SourceRecord = { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
+  if (object.metadata.uid !== undefined) source.uid = object.metadata.uid;
+  if (object.metadata.generation !== undefined) source.generation = object.metadata.generation;
+  if (file !== undefined) source.file = file;
+  return source;
 }
 
 export function permissionRecords(profile: Profile): PermissionRecord[] {
@@ -118,20 +115,22 @@ export function roleRecordOf(role: Role, workspaceId: string, profile: Profile, 
 
 /** The member's declared columns; state, invitation and app facts are the planner's. */
 export function memberRecordOf(member: Member, workspaceId: string, source: SourceRecord): MemberRecord {
-  return {
+  // Called for every declared member: plain assignments, no spreads.
+  const record: MemberRecord = {
     workspaceId,
     email: member.spec.email,
     emailNormalized: normalizeEmail(member.spec.email),
     displayName: member.spec.displayName,
-    ...(member.spec.phone !== undefined ? { phone: member.spec.phone } : {}),
-    ...(member.spec.role !== undefined ? { roleId: member.spec.role } : {}),
     loginType: memberLoginType(member),
-    ...(member.spec.expiresAt !== undefined ? { expiresAt: iso(member.spec.expiresAt) } : {}),
     state: 'Invited',
     deletionPolicy: deletionPolicyOf(member),
     managed: true,
     source,
   };
+  if (member.spec.phone !== undefined) record.phone = member.spec.phone;
+  if (member.spec.role !== undefined) record.roleId = member.spec.role;
+  if (member.spec.expiresAt !== undefined) record.expiresAt = iso(member.spec.expiresAt);
+  return record;
 }
 
 export function resendRequestedOf(member: Member): number {

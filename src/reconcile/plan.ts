@@ -90,6 +90,14 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Sorts by a string key computed once per item (not once per comparison). */
+function sortedBy<T>(items: Iterable<T>, key: (item: T) => string): T[] {
+  return [...items]
+    .map((item) => ({ item, key: key(item) }))
+    .sort((a, b) => compareStrings(a.key, b.key))
+    .map((entry) => entry.item);
+}
+
 /** Rows a source object owns, found through the rows' source columns. */
 interface OwnedRows {
   workspaces: WorkspaceRecord[];
@@ -164,10 +172,21 @@ class Planner {
     return sourceOf(object, this.options.files?.get(key));
   }
 
+  /**
+   * The in-scope declared objects of a kind that may be written. Held ones
+   * (rule errors, possibly malformed) are reported here and keep their rows;
+   * the caller never reads their spec.
+   */
   declaredOfKind<K extends GatehouseObject['kind']>(kind: K): Array<Extract<GatehouseObject, { kind: K }>> {
     const out: Array<Extract<GatehouseObject, { kind: K }>> = [];
     for (const [key, object] of this.declared) {
-      if (object.kind === kind && this.isInScope(key)) out.push(object as Extract<GatehouseObject, { kind: K }>);
+      if (object.kind !== kind || !this.isInScope(key)) continue;
+      if (this.held.has(key)) {
+        const pick = (rows: OwnedRows) => (kind === 'Workspace' ? rows.workspaces[0] : kind === 'Role' ? rows.roles[0] : kind === 'Member' ? rows.members[0] : rows.grants[0]);
+        this.notWritten(refOfObject(object), 'held', '', `the ${kind} has rule errors; its rows are left as they are`, pick);
+        continue;
+      }
+      out.push(object as Extract<GatehouseObject, { kind: K }>);
     }
     return out;
   }
@@ -247,16 +266,22 @@ class Planner {
 
   // ------------------------------------------------------------- workspaces
 
+  /** Default-role actions, planned with their workspace and run after all workspaces. */
+  private readonly builtinRoleActions: PlanAction[] = [];
+
   planWorkspaces(): void {
     const workspaces = this.declaredOfKind('Workspace').sort((a, b) => compareStrings(a.spec.workspaceId, b.spec.workspaceId));
     for (const workspace of workspaces) this.planWorkspace(workspace);
+    this.actions.push(...this.builtinRoleActions);
     // Out of scope (scoped sync): a Workspace whose row is in the store serves its dependents.
     if (this.inScope !== undefined) {
       for (const object of this.declared.values()) {
         if (object.kind !== 'Workspace') continue;
         const nsName = `${refOfObject(object).namespace}/${object.metadata.name}`;
         if (this.availableWorkspaces.has(nsName) || this.isInScope(refKey(refOfObject(object)))) continue;
-        const row = this.observed.workspaces.get(object.spec.workspaceId);
+        const workspaceId = (object.spec as { workspaceId?: unknown } | undefined)?.workspaceId;
+        if (typeof workspaceId !== 'string') continue;
+        const row = this.observed.workspaces.get(workspaceId);
         if (row !== undefined && (ownedBy(row, refOfObject(object)) || !row.managed)) {
           this.availableWorkspaces.set(nsName, row.workspaceId);
         }
@@ -266,11 +291,6 @@ class Planner {
 
   private planWorkspace(workspace: Workspace): void {
     const ref = refOfObject(workspace);
-    const key = refKey(ref);
-    if (this.held.has(key)) {
-      this.notWritten(ref, 'held', '', 'the Workspace has rule errors; its rows are left as they are', (rows) => rows.workspaces[0]);
-      return;
-    }
     const desired = workspaceRecordOf(workspace, this.sourceFor(workspace));
     const observed = this.observed.workspaces.get(desired.workspaceId);
     if (observed !== undefined && this.ownedByAnother(observed, ref)) {
@@ -336,7 +356,7 @@ class Planner {
       const observed = this.observed.roles.get(key);
       if (observed === undefined) {
         this.createdRoles.add(key);
-        this.push({
+        this.builtinRoleActions.push({
           target: 'role',
           op: 'create',
           object: ref,
@@ -355,7 +375,7 @@ class Planner {
       }
       const update = this.updateAction(observed, desired, roleFields, roleDigest);
       if (update !== undefined) {
-        this.push({
+        this.builtinRoleActions.push({
           target: 'role',
           op: 'update',
           object: ref,
@@ -420,17 +440,12 @@ class Planner {
   planRoles(): void {
     const roles = this.declaredOfKind('Role');
     const planned = roles.map((role) => ({ role, workspaceId: this.availableWorkspaces.get(`${refOfObject(role).namespace}/${role.spec.workspaceRef.name}`) }));
-    planned.sort((a, b) => compareStrings(`${a.workspaceId ?? ''}\u0000${a.role.metadata.name}`, `${b.workspaceId ?? ''}\u0000${b.role.metadata.name}`));
-    for (const { role, workspaceId } of planned) this.planRole(role, workspaceId);
+    for (const { role, workspaceId } of sortedBy(planned, (p) => `${p.workspaceId ?? ''}\u0000${p.role.metadata.name}`)) this.planRole(role, workspaceId);
   }
 
   private planRole(role: Role, workspaceId: string | undefined): void {
     const ref = refOfObject(role);
     const pick = (rows: OwnedRows) => rows.roles[0];
-    if (this.held.has(refKey(ref))) {
-      this.notWritten(ref, 'held', '', 'the Role has rule errors; its rows are left as they are', pick);
-      return;
-    }
     if (workspaceId === undefined) {
       this.notWritten(ref, 'blocked', StateReasons.DependencyNotReady, this.missingWorkspaceMessage(role), pick);
       return;
@@ -487,19 +502,14 @@ class Planner {
       member,
       workspaceId: this.availableWorkspaces.get(`${refOfObject(member).namespace}/${member.spec.workspaceRef.name}`),
     }));
-    members.sort((a, b) =>
-      compareStrings(`${a.workspaceId ?? ''}\u0000${normalizeEmail(a.member.spec.email)}`, `${b.workspaceId ?? ''}\u0000${normalizeEmail(b.member.spec.email)}`),
-    );
-    for (const { member, workspaceId } of members) this.planMember(member, workspaceId);
+    for (const { member, workspaceId } of sortedBy(members, (m) => `${m.workspaceId ?? ''}\u0000${normalizeEmail(m.member.spec.email)}`)) {
+      this.planMember(member, workspaceId);
+    }
   }
 
   private planMember(member: Member, workspaceId: string | undefined): void {
     const ref = refOfObject(member);
     const pick = (rows: OwnedRows) => rows.members[0];
-    if (this.held.has(refKey(ref))) {
-      this.notWritten(ref, 'held', '', 'the Member has rule errors; its rows are left as they are', pick);
-      return;
-    }
     if (workspaceId === undefined) {
       this.notWritten(ref, 'blocked', StateReasons.DependencyNotReady, this.missingWorkspaceMessage(member), pick);
       return;
@@ -527,8 +537,7 @@ class Planner {
       );
       return;
     }
-    const workspace = this.workspaceRecordFor(workspaceId, member);
-    const lifetimeMs = (workspace?.invitationLifetimeSeconds ?? 168 * 3600) * 1000;
+    const lifetimeMs = this.invitationLifetimeMs(workspaceId, member);
     const resendRequested = resendRequestedOf(member);
     const common = {
       object: ref,
@@ -571,14 +580,11 @@ class Planner {
     this.claimedMembers.add(key);
     let status: ObjectOutcome['status'] = 'in-sync';
     // App-owned facts and the invitation carry over; declared columns come from the spec.
-    let next: MemberRecord = {
-      ...desired,
-      ...(observed.memberId !== undefined ? { memberId: observed.memberId } : {}),
-      ...(observed.acceptedAt !== undefined ? { acceptedAt: observed.acceptedAt } : {}),
-      ...(observed.lastLoginAt !== undefined ? { lastLoginAt: observed.lastLoginAt } : {}),
-      ...(observed.invitation !== undefined ? { invitation: observed.invitation } : {}),
-      state: observed.state,
-    };
+    let next: MemberRecord = { ...desired, state: observed.state };
+    if (observed.memberId !== undefined) next.memberId = observed.memberId;
+    if (observed.acceptedAt !== undefined) next.acceptedAt = observed.acceptedAt;
+    if (observed.lastLoginAt !== undefined) next.lastLoginAt = observed.lastLoginAt;
+    if (observed.invitation !== undefined) next.invitation = observed.invitation;
     if (observed.roleId !== undefined && observed.roleId !== next.roleId) {
       this.releaseRole(workspaceId, observed.roleId);
     }
@@ -624,7 +630,7 @@ class Planner {
       lifecycle = { op: 'expire', reason: `temporary access ended at ${next.expiresAt}` };
     }
     const stateChange: FieldChange[] = state !== observed.state ? [{ field: 'state', from: observed.state, to: state }] : [];
-    next = { ...next, state };
+    if (state !== next.state) next = { ...next, state };
 
     if (update !== undefined || (lifecycle === undefined && stateChange.length > 0)) {
       const changes = [...(update?.changes ?? []), ...(lifecycle === undefined ? stateChange : [])];
@@ -669,13 +675,20 @@ class Planner {
     this.setOutcome({ ref, status, workspaceId, record: next, inStore: true });
   }
 
-  private workspaceRecordFor(workspaceId: string, object: Member | SupportGrant): WorkspaceRecord | undefined {
-    const declared = this.workspaceObject(refOfObject(object).namespace, object.spec.workspaceRef.name);
-    if (declared !== undefined && declared.spec.workspaceId === workspaceId) {
-      const policy = workspacePolicy(declared);
-      return { invitationLifetimeSeconds: Math.round(policy.invitationLifetimeMs / 1000) } as WorkspaceRecord;
+  private readonly invitationLifetimes = new Map<string, number>();
+
+  /** The workspace's invitation lifetime (declared, else as stored), in ms. */
+  private invitationLifetimeMs(workspaceId: string, object: Member | SupportGrant): number {
+    let ms = this.invitationLifetimes.get(workspaceId);
+    if (ms === undefined) {
+      const declared = this.workspaceObject(refOfObject(object).namespace, object.spec.workspaceRef.name);
+      ms =
+        declared !== undefined && declared.spec?.workspaceId === workspaceId
+          ? workspacePolicy(declared).invitationLifetimeMs
+          : (this.observed.workspaces.get(workspaceId)?.invitationLifetimeSeconds ?? 168 * 3600) * 1000;
+      this.invitationLifetimes.set(workspaceId, ms);
     }
-    return this.observed.workspaces.get(workspaceId);
+    return ms;
   }
 
   private releaseRole(workspaceId: string, roleId: string): void {
@@ -696,17 +709,12 @@ class Planner {
       grant,
       workspaceId: this.availableWorkspaces.get(`${refOfObject(grant).namespace}/${grant.spec.workspaceRef.name}`),
     }));
-    grants.sort((a, b) => compareStrings(`${a.workspaceId ?? ''}\u0000${a.grant.metadata.name}`, `${b.workspaceId ?? ''}\u0000${b.grant.metadata.name}`));
-    for (const { grant, workspaceId } of grants) this.planGrant(grant, workspaceId);
+    for (const { grant, workspaceId } of sortedBy(grants, (g) => `${g.workspaceId ?? ''}\u0000${g.grant.metadata.name}`)) this.planGrant(grant, workspaceId);
   }
 
   private planGrant(grant: SupportGrant, workspaceId: string | undefined): void {
     const ref = refOfObject(grant);
     const pick = (rows: OwnedRows) => rows.grants[0];
-    if (this.held.has(refKey(ref))) {
-      this.notWritten(ref, 'held', '', 'the SupportGrant has rule errors; its rows are left as they are', pick);
-      return;
-    }
     if (workspaceId === undefined) {
       this.notWritten(ref, 'blocked', StateReasons.DependencyNotReady, this.missingWorkspaceMessage(grant), pick);
       return;
@@ -716,7 +724,7 @@ class Planner {
     let scopeMemberEmail: string | undefined;
     if (grant.spec.scope.type === 'Member' && grant.spec.scope.memberRef !== undefined) {
       const target = this.declared.get(refKey({ kind: 'Member', namespace: ref.namespace, name: grant.spec.scope.memberRef.name }));
-      if (target?.kind === 'Member') scopeMemberEmail = target.spec.email;
+      if (target?.kind === 'Member' && typeof target.spec?.email === 'string') scopeMemberEmail = target.spec.email;
     }
     const desired = grantRecordOf(grant, workspaceId, scopeMemberEmail, observed?.startsAt ?? this.at, this.sourceFor(grant));
     if (desired === undefined) {
@@ -812,6 +820,13 @@ class Planner {
 
   // --------------------------------------------------------------- removals
 
+  /** Observed rows whose key no declared object claimed (the candidates for removal). */
+  private unclaimed<R>(rows: Map<string, R>, claimed: ReadonlySet<string>): R[] {
+    const out: R[] = [];
+    for (const [key, row] of rows) if (!claimed.has(key)) out.push(row);
+    return out;
+  }
+
   /** Whether a row's owner is gone from the declaration (or moved to another row), so the row goes. */
   private removable(record: OwnedRecord): boolean {
     if (!record.managed || record.source === undefined) return false;
@@ -859,8 +874,8 @@ class Planner {
 
     const keep = (workspaceId: string) => !this.deletedWorkspaces.has(workspaceId);
 
-    for (const row of [...this.observed.grants.values()].sort((a, b) => compareStrings(grantKey(a.workspaceId, a.name), grantKey(b.workspaceId, b.name)))) {
-      if (this.claimedGrants.has(grantKey(row.workspaceId, row.name)) || !this.removable(row) || !keep(row.workspaceId)) continue;
+    for (const row of sortedBy(this.unclaimed(this.observed.grants, this.claimedGrants), (r) => grantKey(r.workspaceId, r.name))) {
+      if (!this.removable(row) || !keep(row.workspaceId)) continue;
       const source = row.source as SourceRecord;
       const del = row.deletionPolicy !== 'Orphan';
       grantActions.push({
@@ -879,10 +894,8 @@ class Planner {
       this.removedOutcome(sourceRef(source), del, row.workspaceId);
     }
 
-    for (const row of [...this.observed.members.values()].sort((a, b) =>
-      compareStrings(memberKey(a.workspaceId, a.emailNormalized), memberKey(b.workspaceId, b.emailNormalized)),
-    )) {
-      if (this.claimedMembers.has(memberKey(row.workspaceId, row.emailNormalized)) || !this.removable(row) || !keep(row.workspaceId)) continue;
+    for (const row of sortedBy(this.unclaimed(this.observed.members, this.claimedMembers), (r) => memberKey(r.workspaceId, r.emailNormalized))) {
+      if (!this.removable(row) || !keep(row.workspaceId)) continue;
       const source = row.source as SourceRecord;
       const del = row.deletionPolicy !== 'Orphan';
       if (del) {
@@ -905,13 +918,15 @@ class Planner {
       this.removedOutcome(sourceRef(source), del, row.workspaceId);
     }
 
-    for (const row of [...this.observed.roles.values()].sort((a, b) => compareStrings(roleKey(a.workspaceId, a.roleId), roleKey(b.workspaceId, b.roleId)))) {
+    for (const row of sortedBy(this.unclaimed(this.observed.roles, this.claimedRoles), (r) => roleKey(r.workspaceId, r.roleId))) {
       const key = roleKey(row.workspaceId, row.roleId);
-      if (this.claimedRoles.has(key) || !this.removable(row) || !keep(row.workspaceId)) continue;
+      if (!this.removable(row) || !keep(row.workspaceId)) continue;
       const source = row.source as SourceRecord;
       const del = row.deletionPolicy !== 'Orphan';
       const stillAssigned = (this.observed.roleUsage.get(key) ?? 0) - (this.releasedRoleAssignments.get(key) ?? 0);
       if (del && stillAssigned > 0) {
+        // A default role the profile dropped stays while members have it; its Workspace's state is its own.
+        if (row.builtin) continue;
         this.setOutcome({
           ref: sourceRef(source),
           status: 'removal-blocked',
@@ -988,8 +1003,14 @@ class Planner {
   }
 }
 
+/** The object's ref; safe on malformed objects (they reach the planner only to be held). */
 export function refOfObject(object: GatehouseObject): ObjectRef {
-  return { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
+  const metadata = (object as { metadata?: { namespace?: unknown; name?: unknown } }).metadata;
+  return {
+    kind: object.kind,
+    namespace: typeof metadata?.namespace === 'string' ? metadata.namespace : 'default',
+    name: typeof metadata?.name === 'string' ? metadata.name : '',
+  };
 }
 
 export function describeSource(source: SourceRecord): string {

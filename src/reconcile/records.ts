@@ -2,7 +2,7 @@
 // desired records (from declared objects) and the observed ones (read from the
 // store) have one shape, so a plan is a field-by-field difference. Times are
 // ISO-8601 UTC strings with milliseconds; they compare as strings.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { DeletionPolicy } from '../model/common.js';
 import type { Kind, ObjectRef } from '../model/kinds.js';
 import { canonicalJson } from './canonical-json.js';
@@ -142,8 +142,9 @@ export function ownedBy(record: OwnedRecord, ref: { kind: string; namespace: str
   return s !== undefined && s.kind === ref.kind && s.namespace === ref.namespace && s.name === ref.name;
 }
 
-function digest(fields: unknown): string {
-  return createHash('sha256').update(canonicalJson(fields)).digest('hex');
+/** SHA-256 over the field values in their fixed order (the field functions below list them). */
+function digest(fields: Record<string, unknown>): string {
+  return hash('sha256', JSON.stringify(Object.values(fields)), 'hex');
 }
 
 // The columns Gatehouse manages, per table. State columns (member state,
@@ -212,7 +213,13 @@ export function grantFields(r: SupportGrantRecord): Record<string, unknown> {
 
 export const workspaceDigest = (r: WorkspaceRecord) => digest(workspaceFields(r));
 export const roleDigest = (r: RoleRecord) => digest(roleFields(r));
-export const memberDigest = (r: MemberRecord) => digest(memberFields(r));
+// Same values, same order as memberFields, without building the object (called per member).
+export const memberDigest = (r: MemberRecord) =>
+  hash(
+    'sha256',
+    JSON.stringify([r.email, r.displayName, r.phone ?? null, r.roleId ?? null, r.loginType, r.expiresAt ?? null, r.deletionPolicy]),
+    'hex',
+  );
 export const grantDigest = (r: SupportGrantRecord) => digest(grantFields(r));
 
 export interface FieldChange {
@@ -226,7 +233,11 @@ export function diffFields(from: Record<string, unknown>, to: Record<string, unk
   const changes: FieldChange[] = [];
   for (const [field, value] of Object.entries(to)) {
     const before = from[field] ?? null;
-    if (canonicalJson(before) !== canonicalJson(value ?? null)) changes.push({ field, from: before, to: value ?? null });
+    const after = value ?? null;
+    if (before === after) continue;
+    if (typeof before !== 'object' || typeof after !== 'object' || canonicalJson(before) !== canonicalJson(after)) {
+      changes.push({ field, from: before, to: after });
+    }
   }
   return changes;
 }

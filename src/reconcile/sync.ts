@@ -114,8 +114,9 @@ function declaredMap(desired: readonly GatehouseObject[]): Map<string, Gatehouse
 
 function workspaceOf(object: GatehouseObject, declared: Map<string, GatehouseObject>): GatehouseObject | undefined {
   if (object.kind === 'Workspace') return object;
-  const ref = refOfObject(object);
-  return declared.get(refKey({ kind: 'Workspace', namespace: ref.namespace, name: object.spec.workspaceRef.name }));
+  const name = (object.spec as { workspaceRef?: { name?: unknown } } | undefined)?.workspaceRef?.name;
+  if (typeof name !== 'string') return undefined;
+  return declared.get(refKey({ kind: 'Workspace', namespace: refOfObject(object).namespace, name }));
 }
 
 /** The rows a scoped sync reads: its objects' workspaces, rows and owned rows. */
@@ -161,7 +162,7 @@ function dependenciesToCreate(
     if (workspace?.kind !== 'Workspace' || typeof workspace.spec?.workspaceId !== 'string') continue;
     const workspaceId = workspace.spec.workspaceId;
     if (!observed.workspaces.has(workspaceId)) add(workspace);
-    if (object.kind === 'Member' && object.spec.role !== undefined && !observed.roles.has(roleKey(workspaceId, object.spec.role))) {
+    if (object.kind === 'Member' && typeof object.spec.role === 'string' && !observed.roles.has(roleKey(workspaceId, object.spec.role))) {
       if (profile.defaultRoles.has(object.spec.role)) add(workspace);
       else {
         const role = declared.get(refKey({ kind: 'Role', namespace: ref.namespace, name: object.spec.role }));
@@ -314,7 +315,7 @@ function observedOutcome(ref: ObjectRef, declared: Map<string, GatehouseObject>,
     return { ref, status: 'removed', reason: StateReasons.Removed, message: 'not declared', inStore: false };
   }
   const workspace = workspaceOf(object, declared);
-  const workspaceId = workspace?.kind === 'Workspace' ? workspace.spec.workspaceId : undefined;
+  const workspaceId = workspace?.kind === 'Workspace' && typeof workspace.spec?.workspaceId === 'string' ? workspace.spec.workspaceId : undefined;
   if (workspaceId === undefined) {
     return { ref, status: 'blocked', reason: StateReasons.DependencyNotReady, message: 'its Workspace is not declared', inStore: false };
   }
@@ -324,7 +325,9 @@ function observedOutcome(ref: ObjectRef, declared: Map<string, GatehouseObject>,
       : object.kind === 'Role'
         ? observed.roles.get(roleKey(workspaceId, object.metadata.name))
         : object.kind === 'Member'
-          ? observed.members.get(memberKey(workspaceId, normalizeEmail(object.spec.email)))
+          ? typeof object.spec?.email === 'string'
+            ? observed.members.get(memberKey(workspaceId, normalizeEmail(object.spec.email)))
+            : undefined
           : observed.grants.get(grantKey(workspaceId, object.metadata.name));
   if (row === undefined) {
     return {

@@ -2,7 +2,7 @@
 // SQL for each action, batched where actions of one kind follow each other,
 // then one audit entry per action. Ids and invitation tokens are made here (the
 // plan is pure); a token's plaintext goes only to the outbox.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Insertable, Kysely } from 'kysely';
 import {
   grantDigest,
@@ -17,7 +17,9 @@ import {
   type WorkspaceRecord,
 } from '../reconcile/records.js';
 import type { Plan, PlanAction } from '../reconcile/types.js';
-import { appendAudit, type AuditEntryInput, type AuditObject } from './audit.js';
+import { AuditAppender, type AuditEntryInput, type AuditObject } from './audit.js';
+import { insertRows, ROWS_PER_INSERT } from './bulk.js';
+import { newId, tokenBytes } from './ids.js';
 import type { Database, MembersTable, RolesTable, SupportGrantsTable, WorkspacesTable } from './schema.js';
 
 export interface ApplyContext {
@@ -33,16 +35,14 @@ export interface ApplyResult {
   invitationsSent: number;
 }
 
-const ROWS_PER_INSERT = 300;
-
 /** A new invitation token (256 bits) and the hash that is all the store keeps of it. */
 export function newInvitationToken(): { token: string; hash: string } {
-  const token = randomBytes(32).toString('base64url');
+  const token = tokenBytes().toString('base64url');
   return { token, hash: hashInvitationToken(token) };
 }
 
 export function hashInvitationToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 function sourceColumns(record: OwnedRecord, digest: string, at: string) {
@@ -124,14 +124,10 @@ function grantColumns(r: SupportGrantRecord, at: string) {
   };
 }
 
-async function insertChunked<T>(rows: T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) await insert(rows.slice(i, i + ROWS_PER_INSERT));
-}
-
 // ---- audit summaries: what a row is, for people, without secrets.
 
 function fingerprint(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+  return `sha256:${hash('sha256', text, 'hex').slice(0, 16)}`;
 }
 
 function workspaceSummary(r: WorkspaceRecord): Record<string, unknown> {
@@ -292,21 +288,18 @@ class PlanExecutor {
   async catalog(group: Array<Action<'catalog'>>): Promise<void> {
     const last = group[group.length - 1] as Action<'catalog'>;
     await this.db.deleteFrom('permissions').execute();
-    await insertChunked(last.permissions, (chunk) =>
-      this.db
-        .insertInto('permissions')
-        .values(
-          chunk.map((p) => ({
-            permission_id: p.permissionId,
-            display_name: p.displayName,
-            description: p.description,
-            access: p.access,
-            sensitive: p.sensitive,
-            administrative: p.administrative,
-            legacy: p.legacy,
-          })),
-        )
-        .execute(),
+    await insertRows(
+      this.db,
+      'permissions',
+      last.permissions.map((p) => ({
+        permission_id: p.permissionId,
+        display_name: p.displayName,
+        description: p.description,
+        access: p.access,
+        sensitive: p.sensitive,
+        administrative: p.administrative,
+        legacy: p.legacy,
+      })),
     );
   }
 
@@ -318,7 +311,7 @@ class PlanExecutor {
           ...workspaceColumns(a.record, this.at),
           created_at: this.at,
         }));
-        await insertChunked(rows, (chunk) => this.db.insertInto('workspaces').values(chunk).execute());
+        await insertRows(this.db, 'workspaces', rows);
         return;
       }
       case 'update':
@@ -350,7 +343,7 @@ class PlanExecutor {
           ...roleColumns(a.record, this.at),
           created_at: this.at,
         }));
-        await insertChunked(rows, (chunk) => this.db.insertInto('roles').values(chunk).execute());
+        await insertRows(this.db, 'roles', rows);
         await this.insertPermissions(group.map((a) => a.record));
         return;
       }
@@ -395,7 +388,7 @@ class PlanExecutor {
 
   private async insertPermissions(roles: RoleRecord[]): Promise<void> {
     const rows = roles.flatMap((r) => r.permissions.map((p) => ({ workspace_id: r.workspaceId, role_id: r.roleId, permission_id: p })));
-    await insertChunked(rows, (chunk) => this.db.insertInto('role_permissions').values(chunk).execute());
+    await insertRows(this.db, 'role_permissions', rows);
   }
 
   async members(op: PlanAction['op'], group: Array<Action<'member'>>): Promise<void> {
@@ -404,7 +397,7 @@ class PlanExecutor {
         const members: Array<Insertable<MembersTable>> = [];
         const sends: Array<{ memberId: string; record: MemberRecord; invitation: InvitationRecord }> = [];
         for (const a of group) {
-          const memberId = randomUUID();
+          const memberId = newId();
           members.push({
             member_id: memberId,
             workspace_id: a.record.workspaceId,
@@ -416,7 +409,7 @@ class PlanExecutor {
           });
           if (a.invitation !== undefined) sends.push({ memberId, record: a.record, invitation: a.invitation });
         }
-        await insertChunked(members, (chunk) => this.db.insertInto('members').values(chunk).execute());
+        await insertRows(this.db, 'members', members);
         await this.sendInvitations(sends, 'insert');
         return;
       }
@@ -442,7 +435,7 @@ class PlanExecutor {
           if (a.invitation !== undefined && invitationId !== undefined) {
             await this.db.updateTable('invitations').set({ state: a.invitation.state }).where('invitation_id', '=', invitationId).execute();
             // A token that can no longer be accepted is not delivered.
-            await this.db.deleteFrom('invitation_outbox').where('invitation_id', '=', invitationId).where('token', 'is not', null).execute();
+            await this.db.deleteFrom('invitation_outbox').where('invitation_id', '=', invitationId).execute();
           }
         }
         return;
@@ -471,7 +464,7 @@ class PlanExecutor {
     const outbox: Array<Insertable<Database['invitation_outbox']>> = [];
     for (const send of sends) {
       const { token, hash } = newInvitationToken();
-      const invitationId = mode === 'update' ? (send.invitation.invitationId as string) : randomUUID();
+      const invitationId = mode === 'update' ? (send.invitation.invitationId as string) : newId();
       const columns = {
         token_hash: hash,
         state: send.invitation.state,
@@ -485,8 +478,6 @@ class PlanExecutor {
         invitations.push({
           invitation_id: invitationId,
           member_id: send.memberId,
-          workspace_id: send.record.workspaceId,
-          email_normalized: send.record.emailNormalized,
           ...columns,
           responded_at: null,
           created_at: this.at,
@@ -494,24 +485,12 @@ class PlanExecutor {
       } else {
         await this.db.updateTable('invitations').set(columns).where('invitation_id', '=', invitationId).execute();
         // The old token is void: its hash is gone, and an undelivered copy goes too.
-        await this.db.deleteFrom('invitation_outbox').where('invitation_id', '=', invitationId).where('token', 'is not', null).execute();
+        await this.db.deleteFrom('invitation_outbox').where('invitation_id', '=', invitationId).execute();
       }
-      outbox.push({
-        outbox_id: randomUUID(),
-        invitation_id: invitationId,
-        workspace_id: send.record.workspaceId,
-        email: send.record.email,
-        display_name: send.record.displayName,
-        role_id: send.record.roleId ?? null,
-        sender: send.invitation.sender,
-        expires_at: send.invitation.expiresAt,
-        token,
-        created_at: this.at,
-        taken_at: null,
-      });
+      outbox.push({ outbox_id: newId(), invitation_id: invitationId, token, created_at: this.at });
     }
-    await insertChunked(invitations, (chunk) => this.db.insertInto('invitations').values(chunk).execute());
-    await insertChunked(outbox, (chunk) => this.db.insertInto('invitation_outbox').values(chunk).execute());
+    await insertRows(this.db, 'invitations', invitations);
+    await insertRows(this.db, 'invitation_outbox', outbox);
     this.invitationsSent += sends.length;
   }
 
@@ -519,13 +498,13 @@ class PlanExecutor {
     switch (op) {
       case 'create': {
         const rows: Array<Insertable<SupportGrantsTable>> = group.map((a) => ({
-          grant_id: randomUUID(),
+          grant_id: newId(),
           workspace_id: a.record.workspaceId,
           name: a.record.name,
           ...grantColumns(a.record, this.at),
           created_at: this.at,
         }));
-        await insertChunked(rows, (chunk) => this.db.insertInto('support_grants').values(chunk).execute());
+        await insertRows(this.db, 'support_grants', rows);
         return;
       }
       case 'update':
@@ -577,17 +556,19 @@ function grantIdOf(action: Action<'supportGrant'>): string {
  */
 export async function applyPlan(db: Kysely<Database>, plan: Plan, ctx: ApplyContext): Promise<ApplyResult> {
   const executor = new PlanExecutor(db, ctx);
+  const audit = await AuditAppender.open(db);
   const total = plan.actions.length;
   let done = 0;
   for (const group of groups(plan.actions)) {
-    await executor.run(group);
-    done += group.length;
-    ctx.onProgress?.(done, total);
+    // Slices keep the rows being built (and their audit entries) small, whatever the plan's size.
+    for (let start = 0; start < group.length; start += ROWS_PER_INSERT) {
+      const slice = group.slice(start, start + ROWS_PER_INSERT);
+      await executor.run(slice);
+      for (const action of slice) await audit.add(auditEntryFor(action, ctx));
+      done += slice.length;
+      ctx.onProgress?.(done, total);
+    }
   }
-  const entries = await appendAudit(
-    db,
-    plan.actions.map((a) => auditEntryFor(a, ctx)),
-  );
-  return { actions: total, auditEntries: entries.length, invitationsSent: executor.invitationsSent };
+  const auditEntries = await audit.close();
+  return { actions: total, auditEntries, invitationsSent: executor.invitationsSent };
 }
-

@@ -3,10 +3,11 @@
 // row remembers the newest entry so that cutting entries off the end shows too.
 // Appends happen inside write transactions, which hold the store's write lock,
 // so the chain has one order.
-import { createHash } from 'node:crypto';
+import { hash as sha256 } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { canonicalJson } from '../reconcile/canonical-json.js';
 import { isoOf, readInteger, readJson, readOptionalInteger, readTime } from './convert.js';
+import { insertRows, ROWS_PER_INSERT } from './bulk.js';
 import type { AuditLogRow, Database } from './schema.js';
 
 /** prev_hash of the first entry. */
@@ -42,78 +43,131 @@ export interface AuditEntry extends AuditEntryInput {
   hash: string;
 }
 
-/** The text an entry's hash is taken over. */
-export function auditHashInput(entry: Omit<AuditEntry, 'hash'>): string {
-  return canonicalJson({
-    seq: entry.seq,
-    at: entry.at,
-    actor: entry.actor,
-    action: entry.action,
-    object: entry.object ?? null,
-    workspaceId: entry.workspaceId ?? null,
-    before: entry.before ?? null,
-    after: entry.after ?? null,
-    reason: entry.reason,
-    prevHash: entry.prevHash,
-  });
+/**
+ * The text an entry's hash is taken over: the canonical JSON (keys sorted) of
+ * the entry without its hash. `beforeJson`/`afterJson` may be given when
+ * already made (appending), so large entries are serialised once.
+ */
+export function auditHashInput(entry: Omit<AuditEntry, 'hash'>, beforeJson?: string, afterJson?: string): string {
+  // Keys in sorted order: action, actor, after, at, before, object, prevHash, reason, seq, workspaceId.
+  return (
+    `{"action":${JSON.stringify(entry.action)}` +
+    `,"actor":${JSON.stringify(entry.actor)}` +
+    `,"after":${afterJson ?? canonicalJson(entry.after ?? null)}` +
+    `,"at":${JSON.stringify(entry.at)}` +
+    `,"before":${beforeJson ?? canonicalJson(entry.before ?? null)}` +
+    `,"object":${objectJson(entry.object)}` +
+    `,"prevHash":${JSON.stringify(entry.prevHash)}` +
+    `,"reason":${JSON.stringify(entry.reason)}` +
+    `,"seq":${JSON.stringify(entry.seq)}` +
+    `,"workspaceId":${JSON.stringify(entry.workspaceId ?? null)}}`
+  );
 }
 
-export function auditHash(entry: Omit<AuditEntry, 'hash'>): string {
-  return createHash('sha256').update(auditHashInput(entry)).digest('hex');
+/** canonicalJson of an entry's object, written directly (its keys are known). */
+function objectJson(object: AuditObject | undefined): string {
+  if (object === undefined || object === null) return 'null';
+  let out = '{';
+  // Sorted: file, generation, kind, name, namespace, uid.
+  if (object.file !== undefined) out += `"file":${JSON.stringify(object.file)},`;
+  if (object.generation !== undefined) out += `"generation":${JSON.stringify(object.generation)},`;
+  out += `"kind":${JSON.stringify(object.kind)},"name":${JSON.stringify(object.name)}`;
+  if (object.namespace !== undefined) out += `,"namespace":${JSON.stringify(object.namespace)}`;
+  if (object.uid !== undefined) out += `,"uid":${JSON.stringify(object.uid)}`;
+  return `${out}}`;
 }
 
-const INSERT_CHUNK = 250;
+export function auditHash(entry: Omit<AuditEntry, 'hash'>, beforeJson?: string, afterJson?: string): string {
+  return sha256('sha256', auditHashInput(entry, beforeJson, afterJson), 'hex');
+}
 
 async function readHead(db: Kysely<Database>): Promise<{ seq: number; hash: string } | undefined> {
   const row = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
   return row === undefined ? undefined : { seq: readInteger(row.seq), hash: row.hash };
 }
 
+/**
+ * Appends entries to the chain, in the order added, inside the caller's write
+ * transaction: rows are written in batches as they come, and the head once at
+ * the end, so a large apply never holds all its entries in memory.
+ */
+export class AuditAppender {
+  #rows: Array<Record<string, unknown>> = [];
+  #count = 0;
+  #last: { seq: number; hash: string } | undefined;
+
+  private constructor(
+    private readonly db: Kysely<Database>,
+    private readonly head: { seq: number; hash: string } | undefined,
+  ) {}
+
+  static async open(db: Kysely<Database>): Promise<AuditAppender> {
+    return new AuditAppender(db, await readHead(db));
+  }
+
+  /** Entries appended so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  async add(input: AuditEntryInput): Promise<AuditEntry> {
+    const previous = this.#last ?? this.head;
+    const seq = (previous?.seq ?? 0) + 1;
+    const prevHash = previous?.hash ?? GENESIS_HASH;
+    const base = { ...input, at: isoOf(input.at), seq, prevHash };
+    const beforeJson = input.before === undefined ? null : canonicalJson(input.before);
+    const afterJson = input.after === undefined ? null : canonicalJson(input.after);
+    const hash = auditHash(base, beforeJson ?? 'null', afterJson ?? 'null');
+    this.#last = { seq, hash };
+    this.#count += 1;
+    this.#rows.push({
+      seq,
+      at: base.at,
+      actor: input.actor,
+      action: input.action,
+      object_kind: input.object?.kind ?? null,
+      object_namespace: input.object?.namespace ?? null,
+      object_name: input.object?.name ?? null,
+      object_uid: input.object?.uid ?? null,
+      object_generation: input.object?.generation ?? null,
+      source_file: input.object?.file ?? null,
+      workspace_id: input.workspaceId ?? null,
+      before: beforeJson,
+      after: afterJson,
+      reason: input.reason,
+      prev_hash: prevHash,
+      hash,
+    });
+    if (this.#rows.length >= ROWS_PER_INSERT) await this.#flush();
+    return { ...base, hash };
+  }
+
+  async #flush(): Promise<void> {
+    const rows = this.#rows;
+    this.#rows = [];
+    await insertRows(this.db, 'audit_log', rows);
+  }
+
+  /** Writes what is buffered and moves the head to the newest entry. */
+  async close(): Promise<number> {
+    await this.#flush();
+    const last = this.#last;
+    if (last !== undefined) {
+      if (this.head === undefined) await this.db.insertInto('audit_head').values({ id: 1, seq: last.seq, hash: last.hash }).execute();
+      else await this.db.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+    }
+    return this.#count;
+  }
+}
+
 /** Appends entries (in order) to the chain. Call inside a write transaction. */
 export async function appendAudit(db: Kysely<Database>, entries: readonly AuditEntryInput[]): Promise<AuditEntry[]> {
   if (entries.length === 0) return [];
-  const head = await readHead(db);
-  let seq = head?.seq ?? 0;
-  let prevHash = head?.hash ?? GENESIS_HASH;
-  const chained: AuditEntry[] = entries.map((input) => {
-    seq += 1;
-    const base = { ...input, at: isoOf(input.at), seq, prevHash };
-    const hash = auditHash(base);
-    prevHash = hash;
-    return { ...base, hash };
-  });
-  for (let i = 0; i < chained.length; i += INSERT_CHUNK) {
-    await db
-      .insertInto('audit_log')
-      .values(
-        chained.slice(i, i + INSERT_CHUNK).map((e) => ({
-          seq: e.seq,
-          at: e.at,
-          actor: e.actor,
-          action: e.action,
-          object_kind: e.object?.kind ?? null,
-          object_namespace: e.object?.namespace ?? null,
-          object_name: e.object?.name ?? null,
-          object_uid: e.object?.uid ?? null,
-          object_generation: e.object?.generation ?? null,
-          source_file: e.object?.file ?? null,
-          workspace_id: e.workspaceId ?? null,
-          before: e.before === undefined ? null : canonicalJson(e.before),
-          after: e.after === undefined ? null : canonicalJson(e.after),
-          reason: e.reason,
-          prev_hash: e.prevHash,
-          hash: e.hash,
-        })),
-      )
-      .execute();
-  }
-  const last = chained[chained.length - 1] as AuditEntry;
-  if (head === undefined) {
-    await db.insertInto('audit_head').values({ id: 1, seq: last.seq, hash: last.hash }).execute();
-  } else {
-    await db.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
-  }
-  return chained;
+  const appender = await AuditAppender.open(db);
+  const out: AuditEntry[] = [];
+  for (const entry of entries) out.push(await appender.add(entry));
+  await appender.close();
+  return out;
 }
 
 export function auditEntryFromRow(row: AuditLogRow): AuditEntry {

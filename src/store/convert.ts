@@ -7,9 +7,11 @@ export function isoOf(value: Date | string | number): string {
   return new Date(value).toISOString();
 }
 
+const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
 export function readTime(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'string') return new Date(value).toISOString();
+  if (typeof value === 'string') return ISO_MS.test(value) ? value : new Date(value).toISOString();
   throw new TypeError(`expected a timestamp, got ${typeof value}`);
 }
 

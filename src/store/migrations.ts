@@ -14,13 +14,25 @@ interface ColumnTypes {
   timestamp: 'text' | 'timestamptz';
   boolean: 'integer' | 'boolean';
   json: 'text' | 'jsonb';
+  /** JSON kept exactly as written (audit entries): PostgreSQL's json, not the re-encoded jsonb. */
+  verbatimJson: 'text' | 'json';
   id: 'text' | 'uuid';
 }
 
 function columnTypes(dialect: StoreDialect): ColumnTypes {
   return dialect === 'sqlite'
-    ? { timestamp: 'text', boolean: 'integer', json: 'text', id: 'text' }
-    : { timestamp: 'timestamptz', boolean: 'boolean', json: 'jsonb', id: 'uuid' };
+    ? { timestamp: 'text', boolean: 'integer', json: 'text', verbatimJson: 'text', id: 'text' }
+    : { timestamp: 'timestamptz', boolean: 'boolean', json: 'jsonb', verbatimJson: 'json', id: 'uuid' };
+}
+
+/**
+ * SQLite: store the table in its primary-key B-tree (WITHOUT ROWID), so a row
+ * with a text or composite key is written once, not to a rowid table plus a
+ * key index. PostgreSQL: unchanged.
+ */
+function withoutRowid(dialect: StoreDialect) {
+  return <T extends CreateTableBuilder<string, string>>(table: T): T =>
+    dialect === 'sqlite' ? (table.modifyEnd(sql`without rowid`) as T) : table;
 }
 
 export interface StoreMigration {
@@ -66,6 +78,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .addColumn('sensitive', t.boolean, (c) => c.notNull())
         .addColumn('administrative', t.boolean, (c) => c.notNull())
         .addColumn('legacy', t.boolean, (c) => c.notNull())
+        .$call(withoutRowid(dialect))
         .execute();
 
       await withSourceColumns(
@@ -90,7 +103,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
           .addColumn('support_max_duration_seconds', 'integer', (c) => c.notNull())
           .addColumn('support_allow_read_write', t.boolean, (c) => c.notNull()),
         t,
-      ).execute();
+      ).$call(withoutRowid(dialect)).execute();
       await db.schema.createIndex('workspaces_source').on('workspaces').columns(['source_namespace', 'source_name']).execute();
 
       await withSourceColumns(
@@ -105,6 +118,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         t,
       )
         .addPrimaryKeyConstraint('roles_pk', ['workspace_id', 'role_id'])
+        .$call(withoutRowid(dialect))
         .execute();
 
       await db.schema
@@ -116,6 +130,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .addForeignKeyConstraint('role_permissions_role_fk', ['workspace_id', 'role_id'], 'roles', ['workspace_id', 'role_id'], (c) =>
           c.onDelete('cascade'),
         )
+        .$call(withoutRowid(dialect))
         .execute();
 
       await withSourceColumns(
@@ -138,6 +153,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .addUniqueConstraint('members_email_unique', ['workspace_id', 'email_normalized'])
         // A role still assigned cannot be deleted (NULL role: legacy member, not checked).
         .addForeignKeyConstraint('members_role_fk', ['workspace_id', 'role_id'], 'roles', ['workspace_id', 'role_id'])
+        .$call(withoutRowid(dialect))
         .execute();
       await db.schema.createIndex('members_source').on('members').columns(['source_namespace', 'source_name']).execute();
       await db.schema.createIndex('members_role').on('members').columns(['workspace_id', 'role_id']).execute();
@@ -162,6 +178,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         t,
       )
         .addUniqueConstraint('support_grants_name_unique', ['workspace_id', 'name'])
+        .$call(withoutRowid(dialect))
         .execute();
       await db.schema.createIndex('support_grants_source').on('support_grants').columns(['source_namespace', 'source_name']).execute();
     },
@@ -176,8 +193,6 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .createTable('invitations')
         .addColumn('invitation_id', t.id, (c) => c.primaryKey())
         .addColumn('member_id', t.id, (c) => c.notNull().unique().references('members.member_id').onDelete('cascade'))
-        .addColumn('workspace_id', 'text', (c) => c.notNull())
-        .addColumn('email_normalized', 'text', (c) => c.notNull())
         .addColumn('token_hash', 'text', (c) => c.notNull().unique())
         .addColumn('state', 'text', (c) => c.notNull())
         .addColumn('sender', 'text', (c) => c.notNull())
@@ -187,30 +202,19 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .addColumn('sent_count', 'integer', (c) => c.notNull())
         .addColumn('resend_requested', 'integer', (c) => c.notNull())
         .addColumn('created_at', t.timestamp, (c) => c.notNull())
+        .$call(withoutRowid(dialect))
         .execute();
 
       await db.schema
         .createTable('invitation_outbox')
         .addColumn('outbox_id', t.id, (c) => c.primaryKey())
         .addColumn('invitation_id', t.id, (c) => c.notNull().references('invitations.invitation_id').onDelete('cascade'))
-        .addColumn('workspace_id', 'text', (c) => c.notNull())
-        .addColumn('email', 'text', (c) => c.notNull())
-        .addColumn('display_name', 'text', (c) => c.notNull())
-        .addColumn('role_id', 'text')
-        .addColumn('sender', 'text', (c) => c.notNull())
-        .addColumn('expires_at', t.timestamp, (c) => c.notNull())
-        .addColumn('token', 'text')
+        // The plaintext token; the row is deleted when the mailer takes it.
+        .addColumn('token', 'text', (c) => c.notNull())
         .addColumn('created_at', t.timestamp, (c) => c.notNull())
-        .addColumn('taken_at', t.timestamp)
+        .$call(withoutRowid(dialect))
         .execute();
       await db.schema.createIndex('invitation_outbox_invitation').on('invitation_outbox').column('invitation_id').execute();
-      // The mailer's queue: only rows whose token was not taken yet.
-      await db.schema
-        .createIndex('invitation_outbox_pending')
-        .on('invitation_outbox')
-        .column('created_at')
-        .where(sql.ref('token'), 'is not', null)
-        .execute();
     },
   },
   {
@@ -232,14 +236,13 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .addColumn('object_generation', 'integer')
         .addColumn('source_file', 'text')
         .addColumn('workspace_id', 'text')
-        .addColumn('before', t.json)
-        .addColumn('after', t.json)
+        .addColumn('before', t.verbatimJson)
+        .addColumn('after', t.verbatimJson)
         .addColumn('reason', 'text', (c) => c.notNull())
         .addColumn('prev_hash', 'text', (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('audit_log_workspace').on('audit_log').columns(['workspace_id', 'seq']).execute();
-      await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
       await db.schema.createIndex('audit_log_object').on('audit_log').columns(['object_namespace', 'object_name', 'seq']).execute();
       await db.schema
         .createTable('audit_head')

@@ -63,24 +63,22 @@ type SourceRowColumns = Pick<
   | 'written_digest'
 >;
 
+function sourceOfRow(row: SourceRowColumns): SourceRecord | undefined {
+  if (row.source_kind === null || row.source_namespace === null || row.source_name === null) return undefined;
+  const source: SourceRecord = { kind: row.source_kind as Kind, namespace: row.source_namespace, name: row.source_name };
+  if (row.source_uid !== null) source.uid = row.source_uid;
+  if (row.source_generation !== null) source.generation = readInteger(row.source_generation);
+  if (row.source_file !== null) source.file = row.source_file;
+  return source;
+}
+
 function ownedColumns(row: SourceRowColumns): {
   deletionPolicy: DeletionPolicy;
   managed: boolean;
   source?: SourceRecord;
   writtenDigest: string;
 } {
-  const generation = readOptionalInteger(row.source_generation);
-  const source: SourceRecord | undefined =
-    row.source_kind !== null && row.source_namespace !== null && row.source_name !== null
-      ? {
-          kind: row.source_kind as Kind,
-          namespace: row.source_namespace,
-          name: row.source_name,
-          ...(row.source_uid !== null ? { uid: row.source_uid } : {}),
-          ...(generation !== undefined ? { generation } : {}),
-          ...(row.source_file !== null ? { file: row.source_file } : {}),
-        }
-      : undefined;
+  const source = sourceOfRow(row);
   return {
     deletionPolicy: row.deletion_policy === 'Orphan' ? 'Orphan' : 'Delete',
     managed: readBoolean(row.managed),
@@ -139,40 +137,40 @@ type MemberJoinRow = MemberRow & {
 };
 
 export function memberRecordFromRow(row: MemberJoinRow): MemberRecord {
-  const invitation: InvitationRecord | undefined =
-    row.inv_invitation_id !== null
-      ? {
-          invitationId: row.inv_invitation_id,
-          state: (row.inv_state ?? 'Waiting') as InvitationRecord['state'],
-          sender: row.inv_sender ?? '',
-          sentAt: readTime(row.inv_sent_at),
-          expiresAt: readTime(row.inv_expires_at),
-          ...(row.inv_responded_at !== null ? { respondedAt: readTime(row.inv_responded_at) } : {}),
-          sentCount: readInteger(row.inv_sent_count),
-          resendRequested: readInteger(row.inv_resend_requested),
-        }
-      : undefined;
-  const expiresAt = readOptionalTime(row.expires_at);
-  const acceptedAt = readOptionalTime(row.accepted_at);
-  const lastLoginAt = readOptionalTime(row.last_login_at);
-  const phone = readOptionalString(row.phone);
-  const roleId = readOptionalString(row.role_id);
-  return {
+  // Called for every member of a full sync: plain assignments, no spreads.
+  const record: MemberRecord = {
     memberId: row.member_id,
     workspaceId: row.workspace_id,
     email: row.email,
     emailNormalized: row.email_normalized,
     displayName: row.display_name,
-    ...(phone !== undefined ? { phone } : {}),
-    ...(roleId !== undefined ? { roleId } : {}),
     loginType: row.login_type,
-    ...(expiresAt !== undefined ? { expiresAt } : {}),
     state: row.state as MemberState,
-    ...(acceptedAt !== undefined ? { acceptedAt } : {}),
-    ...(lastLoginAt !== undefined ? { lastLoginAt } : {}),
-    ...(invitation !== undefined ? { invitation } : {}),
-    ...ownedColumns(row),
+    deletionPolicy: row.deletion_policy === 'Orphan' ? 'Orphan' : 'Delete',
+    managed: readBoolean(row.managed),
+    writtenDigest: row.written_digest,
   };
+  if (row.phone !== null) record.phone = row.phone;
+  if (row.role_id !== null) record.roleId = row.role_id;
+  if (row.expires_at !== null) record.expiresAt = readTime(row.expires_at);
+  if (row.accepted_at !== null) record.acceptedAt = readTime(row.accepted_at);
+  if (row.last_login_at !== null) record.lastLoginAt = readTime(row.last_login_at);
+  const source = sourceOfRow(row);
+  if (source !== undefined) record.source = source;
+  if (row.inv_invitation_id !== null) {
+    const invitation: InvitationRecord = {
+      invitationId: row.inv_invitation_id,
+      state: (row.inv_state ?? 'Waiting') as InvitationRecord['state'],
+      sender: row.inv_sender ?? '',
+      sentAt: readTime(row.inv_sent_at),
+      expiresAt: readTime(row.inv_expires_at),
+      sentCount: readInteger(row.inv_sent_count),
+      resendRequested: readInteger(row.inv_resend_requested),
+    };
+    if (row.inv_responded_at !== null) invitation.respondedAt = readTime(row.inv_responded_at);
+    record.invitation = invitation;
+  }
+  return record;
 }
 
 export function grantRecordFromRow(row: SupportGrantRow): SupportGrantRecord {

@@ -127,8 +127,6 @@ export interface MembersTable extends SourceColumns {
 export interface InvitationsTable {
   invitation_id: string;
   member_id: string;
-  workspace_id: string;
-  email_normalized: string;
   /** SHA-256 of the token, hex. The token itself is never stored past delivery. */
   token_hash: string;
   /** Waiting, Completed or Expired. */
@@ -147,16 +145,9 @@ export interface InvitationsTable {
 export interface InvitationOutboxTable {
   outbox_id: string;
   invitation_id: string;
-  workspace_id: string;
-  email: string;
-  display_name: string;
-  role_id: string | null;
-  sender: string;
-  expires_at: TimestampColumn;
-  /** Plaintext token until the application's mailer takes it, then NULL. */
-  token: string | null;
+  /** Plaintext token for the accept link. The row is deleted when the application's mailer takes it. */
+  token: string;
   created_at: TimestampColumn;
-  taken_at: NullableTimestampColumn;
 }
 
 export interface SupportGrantsTable extends SourceColumns {

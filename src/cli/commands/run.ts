@@ -13,8 +13,9 @@ import { getDefaultProfile, loadProfile, ProfileError, type Profile } from '../.
 import { openStore, redactDsn, storeDsnFrom } from '../../store/index.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
+import { registerWebhookFlags, startAdmissionWebhook, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
 
-export interface RunOptions {
+export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
   namespace: string[];
   store?: string;
@@ -44,7 +45,7 @@ function seconds(ms: number): string {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('run')
     .description(
       'Run the operator: reconcile Workspaces, Roles, Members and SupportGrants from the cluster into the identity store, with leader election, probes (/healthz, /readyz) and Prometheus metrics (/metrics). Stops gracefully on SIGTERM or SIGINT.',
@@ -65,10 +66,10 @@ export function register(program: Command): void {
     .option('--probe-listen <addr>', 'address of /healthz and /readyz; empty turns it off', ':8081')
     .option('--metrics-listen <addr>', 'address of /metrics; empty turns it off', ':8080')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, 'info')
-    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one')
-    .action(async (_options: RunOptions, command: Command) => {
-      await runOperatorCommand(command.optsWithGlobals<RunOptions>());
-    });
+    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one');
+  registerWebhookFlags(command).action(async (_options: RunOptions, self: Command) => {
+    await runOperatorCommand(self.optsWithGlobals<RunOptions>());
+  });
 }
 
 function duration(flag: string, text: string): number {
@@ -110,6 +111,8 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   const probeListen = parseListenAddress(options.probeListen, '--probe-listen');
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen');
   const profile = readProfile(options.profile);
+  const operatorNamespace = process.env.POD_NAMESPACE ?? DEFAULT_LEASE_NAMESPACE;
+  const webhookSettings = webhookOptionsFromFlags(options, { namespace: operatorNamespace });
   const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
 
   let kubeConfig;
@@ -122,8 +125,22 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   const store = await openStore(dsn);
   log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn) }, 'identity store open');
   const engine = new StoreEngine(store, profile);
-  const leaseNamespace = options.leaseNamespace ?? process.env.POD_NAMESPACE ?? DEFAULT_LEASE_NAMESPACE;
+  const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
 
+  // The webhook starts once the operator's cache (its index) exists; until it
+  // serves, /readyz says not ready.
+  let webhook: AdmissionWebhook | undefined;
+  const readinessChecks =
+    webhookSettings === undefined
+      ? []
+      : [
+          {
+            name: 'webhook',
+            check: () => {
+              if (webhook?.ready() !== true) throw new Error('the admission webhook is not serving yet');
+            },
+          },
+        ];
   let operator: Operator;
   try {
     operator = await Operator.start({
@@ -137,11 +154,28 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
       leaderElection: options.leaderElect ? { namespace: leaseNamespace, name: options.leaseName, timing } : false,
       ...(probeListen ? { probeListen } : {}),
       ...(metricsListen ? { metricsListen } : {}),
+      readinessChecks,
       log,
     });
   } catch (err) {
     await engine.close().catch(() => undefined);
     throw err;
+  }
+  if (webhookSettings !== undefined) {
+    try {
+      webhook = await startAdmissionWebhook({
+        ...webhookSettings,
+        index: operator.index,
+        profile,
+        kubeConfig,
+        logger: log.child({ component: 'webhook' }),
+        registry: operator.metrics.registry,
+      });
+      log.info({ url: webhook.url }, 'admission webhook serving');
+    } catch (err) {
+      await operator.stop();
+      throw err;
+    }
   }
 
   await new Promise<void>((resolve) => {
@@ -157,5 +191,6 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
     signals.on('SIGTERM', onSignal);
     signals.on('SIGINT', onSignal);
   });
+  await webhook?.close();
   await operator.stop();
 }

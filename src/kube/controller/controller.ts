@@ -23,7 +23,7 @@ import { ClusterCache, isTerminating, type CachedObject } from '../cache.js';
 import type { KubeClient } from '../client.js';
 import type { InformerEvent } from '../informer.js';
 import type { OperatorMetrics } from '../metrics.js';
-import { WorkQueue, runWorkers, type BackoffOptions, type RateLimitOptions } from '../workqueue.js';
+import { WorkQueue, runBatchWorkers, type BackoffOptions, type RateLimitOptions } from '../workqueue.js';
 import type { AccessEngine, ObjectState } from './engine-port.js';
 import { EventRecorder } from './events.js';
 import { Reconciler, refKey, type Result } from './reconciler.js';
@@ -38,6 +38,8 @@ export interface ControllerOptions {
   /** Namespaces to watch; absent or empty: all. */
   namespaces?: readonly string[];
   workers?: number;
+  /** Most keys one worker reconciles together (one store transaction). */
+  maxBatch?: number;
   resyncPeriodMs?: number;
   storePollMs?: number;
   backoff?: BackoffOptions;
@@ -51,9 +53,12 @@ export interface ControllerOptions {
 }
 
 export const DEFAULT_WORKERS = 4;
+export const DEFAULT_MAX_BATCH = 32;
 export const DEFAULT_RESYNC_PERIOD_MS = 10 * 60_000;
 export const DEFAULT_STORE_POLL_MS = 3_000;
 const POLL_BATCH = 500;
+/** How far before the last poll the next one looks, for application clocks that lag. */
+const POLL_LOOKBACK_MS = 5 * 60_000;
 
 export function parseKey(key: string): ObjectRef {
   const [kind, namespace, ...rest] = key.split('/');
@@ -90,6 +95,7 @@ export class Controller {
   /** Keys waiting for an expiry, with the instant it is due (for the lateness metric). */
   readonly #expiryDue = new Map<string, number>();
   #polling = false;
+  #pollCursor: Date | undefined;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
@@ -147,8 +153,9 @@ export class Controller {
       ...(this.#o.rateLimit ? { rateLimit: this.#o.rateLimit } : {}),
     });
     this.#queue = queue;
+    this.#pollCursor = this.#o.clock.now();
     this.#enqueueAll();
-    this.#workers = runWorkers(queue, this.#o.workers ?? DEFAULT_WORKERS, (key) => this.#process(queue, key));
+    this.#workers = runBatchWorkers(queue, this.#o.workers ?? DEFAULT_WORKERS, this.#o.maxBatch ?? DEFAULT_MAX_BATCH, (keys) => this.#process(queue, keys));
     this.#o.metrics?.leader.set(1);
     this.#every(this.#o.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS, () => {
       this.#o.log.debug({ objects: this.cache.size }, 'periodic resync');
@@ -188,36 +195,71 @@ export class Controller {
     for (const key of new Set(refs.map(refKey))) queue.add(key);
   }
 
-  /** Compares what the store says about invited and active Members with their status; enqueues those that moved. */
+  /**
+   * Finds Members the application changed in the store (invitation accepted,
+   * login) and enqueues those whose status does not show it yet. With an
+   * engine that answers changedSince this is one cheap query; otherwise the
+   * invited and active Members are read back in batches.
+   */
   async pollStore(): Promise<number> {
     if (this.#polling || !this.reconciling) return 0;
     this.#polling = true;
+    const startedAt = this.#o.clock.now();
     let changed = 0;
     try {
-      const members = this.cache.list('Member') as unknown as CachedObject[];
-      const watched = members.filter((m) => !isTerminating(m) && ['Invited', 'Active'].includes(String((m.status as Status | undefined)?.phase)));
-      if (watched.length === 0) return 0;
-      const desired = this.cache.snapshot();
-      const at = this.#o.clock.now();
-      for (let i = 0; i < watched.length; i += POLL_BATCH) {
-        const batch = watched.slice(i, i + POLL_BATCH);
-        const started = performance.now();
-        const states = await this.#o.engine.readStates(desired, batch.map(refOf), at);
-        this.#o.metrics?.storeDuration.observe({ operation: 'read' }, (performance.now() - started) / 1000);
-        const byKey = new Map(states.map((s) => [refKey(s.ref), s]));
-        for (const member of batch) {
-          const state = byKey.get(refKey(refOf(member)));
-          if (state !== undefined && appChanged(member.status as Status | undefined, state)) {
-            changed += 1;
-            this.#queue?.add(refKey(refOf(member)));
-          }
-        }
-      }
+      changed = this.#o.engine.changedSince !== undefined ? await this.#pollChanges(startedAt) : await this.#pollStates(startedAt);
       if (changed > 0) this.#o.log.info({ members: changed }, 'store poll: application-side changes found');
     } catch (err) {
       this.#o.log.warn({ err: errorMessage(err) }, 'store poll failed');
     } finally {
       this.#polling = false;
+    }
+    return changed;
+  }
+
+  async #pollChanges(startedAt: Date): Promise<number> {
+    // The application's timestamps come from its own clock: look back generously; status comparison drops repeats.
+    const cursor = this.#pollCursor ?? startedAt;
+    const since = new Date(Math.min(cursor.getTime(), startedAt.getTime()) - POLL_LOOKBACK_MS);
+    const started = performance.now();
+    const changes = await (this.#o.engine.changedSince as NonNullable<AccessEngine['changedSince']>)(since);
+    this.#o.metrics?.storeDuration.observe({ operation: 'poll' }, (performance.now() - started) / 1000);
+    this.#pollCursor = startedAt;
+    let changed = 0;
+    for (const change of changes) {
+      const member = this.cache.get('Member', change.ref.namespace, change.ref.name) as CachedObject | undefined;
+      if (member === undefined || isTerminating(member)) continue;
+      const status = member.status as Status | undefined;
+      const invitation = status?.invitation as { state?: string } | undefined;
+      const accepted = change.acceptedAt !== undefined && invitation?.state !== 'Completed';
+      const loggedIn = change.lastLoginAt !== undefined && change.lastLoginAt !== status?.lastLoginAt;
+      if (accepted || loggedIn) {
+        changed += 1;
+        this.#queue?.add(refKey(change.ref));
+      }
+    }
+    return changed;
+  }
+
+  async #pollStates(at: Date): Promise<number> {
+    const members = this.cache.list('Member') as unknown as CachedObject[];
+    const watched = members.filter((m) => !isTerminating(m) && ['Invited', 'Active'].includes(String((m.status as Status | undefined)?.phase)));
+    if (watched.length === 0) return 0;
+    const desired = this.cache.snapshot();
+    let changed = 0;
+    for (let i = 0; i < watched.length; i += POLL_BATCH) {
+      const batch = watched.slice(i, i + POLL_BATCH);
+      const started = performance.now();
+      const states = await this.#o.engine.readStates(desired, batch.map(refOf), at);
+      this.#o.metrics?.storeDuration.observe({ operation: 'read' }, (performance.now() - started) / 1000);
+      const byKey = new Map(states.map((s) => [refKey(s.ref), s]));
+      for (const member of batch) {
+        const state = byKey.get(refKey(refOf(member)));
+        if (state !== undefined && appChanged(member.status as Status | undefined, state)) {
+          changed += 1;
+          this.#queue?.add(refKey(refOf(member)));
+        }
+      }
     }
     return changed;
   }
@@ -241,22 +283,31 @@ export class Controller {
     }
   }
 
-  async #process(queue: WorkQueue, key: string): Promise<void> {
-    const ref = parseKey(key);
+  async #process(queue: WorkQueue, keys: string[]): Promise<void> {
+    const refs = keys.map(parseKey);
     const started = performance.now();
-    let result: Result;
+    let results: Map<string, Result>;
     try {
-      result = await this.#reconciler.reconcile(ref);
+      results = await this.#reconciler.reconcileBatch(refs);
     } catch (err) {
-      result = { type: 'error', err };
-    }
-    const due = this.#expiryDue.get(key);
-    if (due !== undefined && this.#o.clock.now().getTime() >= due) {
-      this.#expiryDue.delete(key);
-      this.#o.metrics?.expiryLateness.observe(Math.max(0, this.#o.clock.now().getTime() - due) / 1000);
+      results = new Map(keys.map((key) => [key, { type: 'error', err } as Result]));
     }
     const seconds = (performance.now() - started) / 1000;
-    this.#o.metrics?.reconcileDuration.observe({ kind: ref.kind }, seconds);
+    const now = this.#o.clock.now().getTime();
+    for (const [i, key] of keys.entries()) {
+      const ref = refs[i] as ObjectRef;
+      const result: Result = results.get(key) ?? { type: 'done' };
+      const due = this.#expiryDue.get(key);
+      if (due !== undefined && now >= due) {
+        this.#expiryDue.delete(key);
+        this.#o.metrics?.expiryLateness.observe(Math.max(0, now - due) / 1000);
+      }
+      this.#o.metrics?.reconcileDuration.observe({ kind: ref.kind }, seconds);
+      this.#handleResult(queue, key, ref, result);
+    }
+  }
+
+  #handleResult(queue: WorkQueue, key: string, ref: ObjectRef, result: Result): void {
     switch (result.type) {
       case 'done':
       case 'terminal':

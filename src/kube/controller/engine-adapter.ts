@@ -5,11 +5,53 @@ import type { GatehouseObject, ObjectRef, Profile } from '../../model/index.js';
 import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { Store } from '../../store/index.js';
+import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
-import { EngineError, type AccessEngine, type EngineSyncResult, type ObjectState, type SyncScope } from './engine-port.js';
+import {
+  EngineError,
+  type AccessEngine,
+  type ApplicationChange,
+  type EngineSyncResult,
+  type ObjectState,
+  type SyncScope,
+} from './engine-port.js';
 
 /** Recorded in the audit log as who made the operator's changes. */
 export const OPERATOR_ACTOR = 'operator';
+
+function uniqueRefs(refs: ReadonlyArray<ObjectRef | undefined>): ObjectRef[] {
+  const byKey = new Map<string, ObjectRef>();
+  for (const ref of refs) if (ref !== undefined) byKey.set(`${ref.kind}/${ref.namespace}/${ref.name}`, ref);
+  return [...byKey.values()];
+}
+
+/**
+ * When each object changes by itself next, from its state: the instants the
+ * planner watches (temporary access ending, a pending invitation expiring, a
+ * support grant starting or ending).
+ */
+export function nextChangesByRef(states: readonly ObjectState[], at: Date): Map<string, Date> {
+  const now = at.toISOString();
+  const out = new Map<string, Date>();
+  for (const state of states) {
+    const candidates: string[] = [];
+    if (state.ref.kind === 'Member') {
+      if (state.phase !== 'Expired' && state.expiresAt !== undefined && state.expiresAt > now) candidates.push(state.expiresAt);
+      const invitation = state.invitation;
+      if (state.phase === 'Invited' && invitation?.state === 'Waiting' && invitation.expiresAt !== undefined && invitation.expiresAt > now) {
+        candidates.push(invitation.expiresAt);
+      }
+    } else if (state.ref.kind === 'SupportGrant') {
+      if (state.phase === 'Pending' && state.startsAt !== undefined && state.startsAt > now) candidates.push(state.startsAt);
+      if ((state.phase === 'Pending' || state.phase === 'Active') && state.endsAt !== undefined && state.endsAt > now) candidates.push(state.endsAt);
+    }
+    if (candidates.length > 0) {
+      const earliest = candidates.reduce((a, b) => (new Date(a) < new Date(b) ? a : b));
+      out.set(`${state.ref.kind}/${state.ref.namespace}/${state.ref.name}`, new Date(earliest));
+    }
+  }
+  return out;
+}
 
 export class StoreEngine implements AccessEngine {
   constructor(
@@ -27,11 +69,14 @@ export class StoreEngine implements AccessEngine {
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),
       });
+      const changed = result.applied ? uniqueRefs(result.plan.actions.map((a) => a.object)) : [];
       return {
         applied: result.applied,
         violations: result.violations,
         states: result.states,
         changes: result.written?.actions ?? 0,
+        changed,
+        nextChangeAtByRef: nextChangesByRef(result.states, at),
         ...(result.nextChangeAt !== undefined ? { nextChangeAt: result.nextChangeAt } : {}),
       };
     } catch (err) {
@@ -42,6 +87,32 @@ export class StoreEngine implements AccessEngine {
   async readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
     try {
       return await readObjectStates(this.store, desired, [...refs], at, this.profile);
+    } catch (err) {
+      throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** One query over the members table: rows whose accepted_at or last_login_at is at or after `since`. */
+  async changedSince(since: Date): Promise<ApplicationChange[]> {
+    try {
+      const rows = await this.store.db
+        .selectFrom('members')
+        .select(['source_kind', 'source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
+        .where('source_kind', '=', 'Member')
+        .where((eb) => eb.or([eb('accepted_at', '>=', since.toISOString()), eb('last_login_at', '>=', since.toISOString())]))
+        .execute();
+      const changes: ApplicationChange[] = [];
+      for (const row of rows) {
+        if (row.source_namespace === null || row.source_name === null) continue;
+        const acceptedAt = readOptionalTime(row.accepted_at);
+        const lastLoginAt = readOptionalTime(row.last_login_at);
+        changes.push({
+          ref: { kind: 'Member', namespace: row.source_namespace, name: row.source_name },
+          ...(acceptedAt !== undefined ? { acceptedAt } : {}),
+          ...(lastLoginAt !== undefined ? { lastLoginAt } : {}),
+        });
+      }
+      return changes;
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
     }

@@ -16,10 +16,22 @@ export interface EngineSyncResult {
   violations: Violation[];
   /** The earliest instant something in scope changes by itself (an expiry): reconcile again then. */
   nextChangeAt?: Date;
+  /** The same, per object in scope (`Kind/namespace/name`), so a batch can come back for each at its own time. */
+  nextChangeAtByRef: Map<string, Date>;
+  /** Objects whose rows this sync wrote (in scope, or written because an object in scope needed them). */
+  changed: ObjectRef[];
   /** One per object in scope; a ref absent from `desired` reports its removal. */
   states: ObjectState[];
   /** Rows written by this sync, for the logs. */
   changes: number;
+}
+
+/** Something the application recorded in the store about an object (not Gatehouse's doing). */
+export interface ApplicationChange {
+  ref: ObjectRef;
+  /** When the invitation was accepted. */
+  acceptedAt?: string;
+  lastLoginAt?: string;
 }
 
 export interface AccessEngine {
@@ -32,6 +44,12 @@ export interface AccessEngine {
   sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult>;
   /** Reads what the store says about `refs` now (invitation accepted, last login) without writing. */
   readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]>;
+  /**
+   * Optional, cheap: Members the application changed (invitation accepted,
+   * login) at or after `since`, by the application's timestamps. Without it
+   * the controller polls with readStates.
+   */
+  changedSince?(since: Date): Promise<ApplicationChange[]>;
   /** Throws when the store cannot be reached (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

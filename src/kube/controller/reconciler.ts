@@ -1,15 +1,20 @@
-// One reconcile of one object, controller-runtime style: read the object from
-// the cache (never trust an event's payload), make sure the finalizer is on it
-// before the store is written, let the engine sync it (the engine re-checks
-// the rules and refuses what they forbid), write status once and only if it
-// changed, record events for transitions, and say when to come back.
+// Reconciling, controller-runtime style: read each object from the cache
+// (never trust an event's payload), make sure the finalizer is on it before
+// the store is written, let the engine sync it (the engine re-checks the rules
+// and refuses what they forbid), write status once and only if it changed,
+// record events for transitions, and say when to come back.
+//
+// Keys that are ready together are reconciled as one batch: their API calls
+// go out in parallel and the engine syncs them in one store transaction.
+// Should that transaction fail, each object is tried on its own so one bad
+// object cannot hold the others back.
 import { FIELD_MANAGER, STORE_FINALIZER, formatRef, type GatehouseObject, type ObjectRef } from '../../model/index.js';
 import type { Violation } from '../../rules/types.js';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { ClusterCache, isTerminating, type CachedObject } from '../cache.js';
-import { gatehouseResource, isConflict, isNotFound, type KubeClient } from '../client.js';
+import { gatehouseResource, isNotFound, type KubeClient } from '../client.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { AccessEngine, EngineSyncResult, ObjectState } from './engine-port.js';
 import type { EventRecorder } from './events.js';
@@ -20,7 +25,6 @@ import {
   desiredStatus,
   statusMergePatch,
   transitionEvents,
-  type EventSpec,
   type Status,
 } from './status.js';
 
@@ -43,7 +47,9 @@ export interface ReconcilerOptions {
   metrics?: OperatorMetrics;
   /** Wait before trying again an object whose Workspace or Role is not in the store yet. */
   dependencyRetryMs?: number;
-  /** Called with keys to reconcile because of what this reconcile found (dependents of a newly ready Workspace). */
+  /** API calls in flight at once within a batch. */
+  apiConcurrency?: number;
+  /** Called with refs to reconcile because of what a reconcile found (dependents, counts). */
   enqueue: (refs: readonly ObjectRef[]) => void;
 }
 
@@ -63,86 +69,172 @@ function hasFinalizer(object: CachedObject): boolean {
   return (object.metadata.finalizers ?? []).includes(STORE_FINALIZER);
 }
 
-/** Engine failures that mean "wait for the dependency", not "something broke". */
+/** States that mean "wait for the dependency", not "something broke". */
 const DEPENDENCY_REASONS = new Set(['DependencyNotReady']);
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  return results;
+}
 
 export class Reconciler {
   readonly #o: ReconcilerOptions;
+  /** Keys whose store cleanup this process just finished: their DELETED event needs no second cleanup. */
+  readonly #cleaned = new Set<string>();
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
   }
 
   async reconcile(ref: ObjectRef): Promise<Result> {
-    const object = this.#o.cache.get(ref.kind, ref.namespace, ref.name) as CachedObject | undefined;
-    const at = this.#o.clock.now();
-    if (object === undefined) return this.#forgetGone(ref, at);
-    if (isTerminating(object)) return this.#finalize(object, at);
-    return this.#sync(object, at);
+    const results = await this.reconcileBatch([ref]);
+    return results.get(refKey(ref)) ?? { type: 'done' };
   }
 
-  async #sync(object: CachedObject, at: Date): Promise<Result> {
-    const ref = refOfCached(object);
-    let current = object;
-    if (!hasFinalizer(current)) {
-      // The finalizer goes on before anything is written to the store, so a deletion always cleans up.
+  /** Reconciles several objects; one Result per ref key. Never throws. */
+  async reconcileBatch(refs: readonly ObjectRef[]): Promise<Map<string, Result>> {
+    const results = new Map<string, Result>();
+    const at = this.#o.clock.now();
+    const alive: CachedObject[] = [];
+    for (const ref of refs) {
+      const object = this.#o.cache.get(ref.kind, ref.namespace, ref.name) as CachedObject | undefined;
       try {
-        current = await this.#patchFinalizers(current, [...(current.metadata.finalizers ?? []), STORE_FINALIZER]);
+        if (object === undefined) {
+          const cleaned = this.#cleaned.delete(refKey(ref));
+          results.set(refKey(ref), cleaned ? { type: 'done' } : await this.#forgetGone(ref, at));
+        }
+        else if (isTerminating(object)) results.set(refKey(ref), await this.#finalize(object, at));
+        else alive.push(object);
       } catch (err) {
-        if (isNotFound(err)) return { type: 'done' };
-        return { type: 'error', err };
+        results.set(refKey(ref), { type: 'error', err });
       }
-      this.#o.log.info({ ...logRef(ref), finalizer: STORE_FINALIZER }, 'finalizer added');
     }
+    if (alive.length > 0) {
+      try {
+        for (const [key, result] of await this.#syncAll(alive, at)) results.set(key, result);
+      } catch (err) {
+        for (const object of alive) if (!results.has(refKey(refOfCached(object)))) results.set(refKey(refOfCached(object)), { type: 'error', err });
+      }
+    }
+    return results;
+  }
 
-    const desired = this.#o.cache.contextFor(ref.namespace, ClusterCache.workspaceOf(current));
+  async #syncAll(objects: CachedObject[], at: Date): Promise<Map<string, Result>> {
+    const results = new Map<string, Result>();
+    // The finalizer goes on before anything is written to the store, so a deletion always cleans up.
+    const ready = (
+      await mapLimit(objects, this.#o.apiConcurrency ?? 16, async (object) => {
+        if (hasFinalizer(object)) return object;
+        const ref = refOfCached(object);
+        try {
+          const patched = await this.#patchFinalizers(object, [...(object.metadata.finalizers ?? []), STORE_FINALIZER]);
+          this.#o.log.info({ ...logRef(ref), finalizer: STORE_FINALIZER }, 'finalizer added');
+          return patched;
+        } catch (err) {
+          results.set(refKey(ref), isNotFound(err) ? { type: 'done' } : { type: 'error', err });
+          return undefined;
+        }
+      })
+    ).filter((o): o is CachedObject => o !== undefined);
+    if (ready.length === 0) return results;
+
+    const refs = ready.map(refOfCached);
+    const desired = this.#context(ready);
     let result: EngineSyncResult;
     try {
-      result = await this.#timedSync(desired, ref, at);
+      result = await this.#timedSync(desired, refs, at);
     } catch (err) {
+      if (ready.length > 1) {
+        // Try each on its own: the failure may belong to one of them only.
+        this.#o.log.warn({ objects: ready.length, err: errorMessage(err) }, 'batch sync failed; syncing one by one');
+        for (const object of ready) {
+          for (const [key, single] of await this.#syncAll([object], at)) results.set(key, single);
+        }
+        return results;
+      }
+      const object = ready[0] as CachedObject;
       const message = `The identity store could not be updated: ${errorMessage(err)}`;
-      await this.#writeStatus(current, desiredStatus({ object: current, violations: [], at, failure: { reason: ControllerReasons.StoreError, message } }), []).catch(() => undefined);
-      return { type: 'error', err };
+      await this.#writeStatus(object, desiredStatus({ object, violations: [], at, failure: { reason: ControllerReasons.StoreError, message } }), []).catch(() => undefined);
+      results.set(refKey(refOfCached(object)), { type: 'error', err });
+      return results;
     }
+
+    const changedKeys = new Set(result.changed.map(refKey));
+    await mapLimit(ready, this.#o.apiConcurrency ?? 16, async (object) => {
+      const ref = refOfCached(object);
+      results.set(refKey(ref), await this.#finishSync(object, ref, result, changedKeys.has(refKey(ref)), at));
+    });
+    return results;
+  }
+
+  async #finishSync(object: CachedObject, ref: ObjectRef, result: EngineSyncResult, storeChanged: boolean, at: Date): Promise<Result> {
     const state = result.states.find((s) => sameRef(s.ref, ref));
     const violations = result.violations.filter((v) => sameRef(v.object, ref));
-    const next = desiredStatus({ object: current, violations, at, ...(state ? { state } : {}) });
-    const before = current.status as Status | undefined;
+    const next = desiredStatus({ object, violations, at, ...(state ? { state } : {}) });
+    const before = object.status as Status | undefined;
     let written: boolean;
     try {
-      written = await this.#writeStatus(current, next, violations);
+      written = await this.#writeStatus(object, next, violations);
     } catch (err) {
       if (isNotFound(err)) return { type: 'done' };
       return { type: 'error', err };
     }
-    this.#o.log.info(
-      {
-        ...logRef(ref),
-        generation: current.metadata.generation,
-        phase: next.phase,
-        reason: state?.reason,
-        storeChanges: result.changes,
-        statusWritten: written,
-        violations: violations.map((v) => v.ruleId),
-      },
-      written || result.changes > 0 ? 'reconciled' : 'reconciled (no change)',
-    );
-    this.#followDependents(current, before, next);
-    if (result.changes > 0 && current.kind !== 'Workspace') {
-      // Its Workspace (and a Member's Role) count what changed.
-      this.#o.enqueue(this.#dependentsOf(current));
-    }
+    const line = {
+      ...logRef(ref),
+      generation: object.metadata.generation,
+      phase: next.phase,
+      reason: state?.reason,
+      storeChanged,
+      statusWritten: written,
+      violations: violations.map((v) => v.ruleId),
+    };
+    // An action is logged at info; a reconcile that found nothing to do (a resync) only at debug.
+    if (written || storeChanged) this.#o.log.info(line, 'reconciled');
+    else this.#o.log.debug(line, 'reconciled (no change)');
+    this.#followDependents(object, before, next);
+    // Its Workspace (and a Member's Role) count what changed.
+    if (storeChanged && object.kind !== 'Workspace') this.#o.enqueue(this.#dependentsOf(object));
 
     if (state !== undefined && DEPENDENCY_REASONS.has(state.reason)) {
       return { type: 'requeueAfter', ms: this.#o.dependencyRetryMs ?? 2000 };
     }
-    if (result.nextChangeAt !== undefined) {
-      const ms = Math.max(1, result.nextChangeAt.getTime() - this.#o.clock.now().getTime());
-      return { type: 'requeueAfter', ms, expiryAt: result.nextChangeAt };
+    let nextChangeAt = result.nextChangeAtByRef.get(refKey(ref));
+    // A batch of one: the engine's own figure is exact.
+    if (result.states.length === 1 && result.nextChangeAt !== undefined) nextChangeAt = result.nextChangeAt;
+    if (nextChangeAt !== undefined) {
+      const ms = Math.max(1, nextChangeAt.getTime() - this.#o.clock.now().getTime());
+      return { type: 'requeueAfter', ms, expiryAt: nextChangeAt };
     }
     const errors = violations.filter((v) => v.severity === 'error');
     if (errors.length > 0) return { type: 'terminal', reason: (errors[0] as Violation).ruleId };
     return { type: 'done' };
+  }
+
+  /** The engine's context for a batch: every Workspace and everything in the batch's workspaces. */
+  #context(objects: readonly CachedObject[]): GatehouseObject[] {
+    const workspaces = new Set<string>();
+    const context = new Map<string, GatehouseObject>();
+    const add = (list: readonly GatehouseObject[]) => {
+      for (const o of list) context.set(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, o);
+    };
+    for (const object of objects) {
+      const namespace = object.metadata.namespace ?? 'default';
+      const workspace = ClusterCache.workspaceOf(object);
+      const key = `${namespace}/${workspace ?? ''}`;
+      if (workspaces.has(key)) continue;
+      workspaces.add(key);
+      add(this.#o.cache.contextFor(namespace, workspace));
+    }
+    return [...context.values()];
   }
 
   /** Cleans up the store for an object being deleted; only then releases it. */
@@ -152,7 +244,7 @@ export class Reconciler {
     const desired = this.#o.cache.contextFor(ref.namespace, ClusterCache.workspaceOf(object));
     let state: ObjectState | undefined;
     try {
-      const result = await this.#timedSync(desired, ref, at);
+      const result = await this.#timedSync(desired, [ref], at);
       state = result.states.find((s) => sameRef(s.ref, ref));
     } catch (err) {
       const message = `Deleting the object's rows from the identity store failed; retrying: ${errorMessage(err)}`;
@@ -171,8 +263,7 @@ export class Reconciler {
       return { type: 'requeueAfter', ms: 30_000 };
     }
     try {
-      const released = await this.#patchFinalizers(object, (object.metadata.finalizers ?? []).filter((f) => f !== STORE_FINALIZER));
-      void released;
+      await this.#patchFinalizers(object, (object.metadata.finalizers ?? []).filter((f) => f !== STORE_FINALIZER));
     } catch (err) {
       if (isNotFound(err)) return { type: 'done' };
       return { type: 'error', err };
@@ -182,6 +273,8 @@ export class Reconciler {
       reason === 'Orphaned'
         ? 'Deleted with deletionPolicy Orphan: its rows stay in the identity store, no longer managed.'
         : `Deleted: its rows were removed from the identity store${reason === 'Revoked' ? ' and its access revoked' : ''}.`;
+    this.#cleaned.add(refKey(ref));
+    if (this.#cleaned.size > 10_000) this.#cleaned.delete(this.#cleaned.values().next().value as string);
     this.#o.events.record(object, { type: 'Normal', reason, note }, 'Delete');
     this.#o.log.info({ ...logRef(ref), finalizer: STORE_FINALIZER, outcome: reason }, 'store cleaned up; finalizer removed');
     this.#o.enqueue(this.#dependentsOf(object));
@@ -192,7 +285,7 @@ export class Reconciler {
   async #forgetGone(ref: ObjectRef, at: Date): Promise<Result> {
     const desired = this.#o.cache.contextFor(ref.namespace, ref.kind === 'Workspace' ? ref.name : undefined);
     try {
-      const result = await this.#timedSync(desired, ref, at);
+      const result = await this.#timedSync(desired, [ref], at);
       if (result.changes > 0) this.#o.log.info({ ...logRef(ref), storeChanges: result.changes }, 'removed the rows of an object deleted without cleanup');
     } catch (err) {
       return { type: 'error', err };
@@ -200,10 +293,10 @@ export class Reconciler {
     return { type: 'done' };
   }
 
-  async #timedSync(desired: readonly GatehouseObject[], ref: ObjectRef, at: Date): Promise<EngineSyncResult> {
+  async #timedSync(desired: readonly GatehouseObject[], refs: ObjectRef[], at: Date): Promise<EngineSyncResult> {
     const started = performance.now();
     try {
-      return await this.#o.engine.sync(desired, { type: 'objects', refs: [ref] }, at, this.#o.cache.live());
+      return await this.#o.engine.sync(desired, { type: 'objects', refs }, at, this.#o.cache.live());
     } finally {
       this.#o.metrics?.storeDuration.observe({ operation: 'sync' }, (performance.now() - started) / 1000);
     }
@@ -235,12 +328,8 @@ export class Reconciler {
       { type: 'merge', subresource: 'status', fieldManager: FIELD_MANAGER },
     );
     this.#o.cache.informers[ref.kind].observe(patched);
-    for (const event of transitionEvents(ref.kind, before, next, violations)) this.#recordEvent(patched, event);
+    for (const event of transitionEvents(ref.kind, before, next, violations)) this.#o.events.record(patched, event, 'Reconcile');
     return true;
-  }
-
-  #recordEvent(object: CachedObject, event: EventSpec): void {
-    this.#o.events.record(object, event, 'Reconcile');
   }
 
   /** A Workspace or Role that just became usable (or stopped being so) unblocks the objects that use it. */

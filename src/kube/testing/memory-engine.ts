@@ -88,6 +88,8 @@ export class MemoryEngine implements AccessEngine {
     const states: ObjectState[] = [];
     let changes = 0;
     let next: number | undefined;
+    const changed: ObjectRef[] = [];
+    const nextChangeAtByRef = new Map<string, Date>();
     for (const ref of refs) {
       const object = byKey.get(key(ref));
       if (object === undefined) {
@@ -115,6 +117,7 @@ export class MemoryEngine implements AccessEngine {
           states.push(this.#state(ref, 'Terminating', 'Removed', 'Removed from the store.', false, false));
         }
         changes += 1;
+        changed.push(ref);
         continue;
       }
       const objectViolations = this.#check(object, desired);
@@ -125,11 +128,15 @@ export class MemoryEngine implements AccessEngine {
         continue;
       }
       const result = this.#write(object, at);
-      changes += result.changed ? 1 : 0;
+      if (result.changed) {
+        changes += 1;
+        changed.push(ref);
+      }
       states.push(result.state);
+      if (result.nextChangeAt !== undefined) nextChangeAtByRef.set(key(ref), new Date(result.nextChangeAt));
       if (result.nextChangeAt !== undefined && (next === undefined || result.nextChangeAt < next)) next = result.nextChangeAt;
     }
-    return { applied: changes > 0, violations, states, changes, ...(next !== undefined ? { nextChangeAt: new Date(next) } : {}) };
+    return { applied: changes > 0, violations, states, changes, changed, nextChangeAtByRef, ...(next !== undefined ? { nextChangeAt: new Date(next) } : {}) };
   }
 
   async readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { KubeClient, gatehouseResource, type KubeObject } from '../../../src/kube/client.js';
 import { StoreEngine } from '../../../src/kube/controller/engine-adapter.js';
-import type { AccessEngine, EngineSyncResult, ObjectState, SyncScope } from '../../../src/kube/controller/engine-port.js';
+import type { AccessEngine, ApplicationChange, EngineSyncResult, ObjectState, SyncScope } from '../../../src/kube/controller/engine-port.js';
 import { EngineError } from '../../../src/kube/controller/engine-port.js';
 import { Operator, type OperatorOptions } from '../../../src/kube/operator.js';
 import { getDefaultProfile, type GatehouseObject, type Kind, type ObjectRef } from '../../../src/model/index.js';
@@ -58,6 +58,10 @@ export class FaultyEngine implements AccessEngine {
 
   readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
     return this.inner.readStates(desired, refs, at);
+  }
+
+  changedSince(since: Date): Promise<ApplicationChange[]> {
+    return (this.inner as Required<AccessEngine>).changedSince(since);
   }
 
   ping(): Promise<void> {
@@ -114,7 +118,7 @@ export class E2E {
       leaderElection: false,
       workers: 2,
       storePollMs: 2000,
-      resyncPeriodMs: 3_600_000,
+      resyncPeriodMs: 86_400_000,
       log: process.env.GATEHOUSE_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger(),
       ...options,
     });
@@ -129,7 +133,7 @@ export class E2E {
     this.target.writeKubeconfig(kubeconfig);
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'run', '--kubeconfig', kubeconfig, '--store', `sqlite:${this.storePath}`, ...args],
+      ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'run', '--no-webhook', '--kubeconfig', kubeconfig, '--store', `sqlite:${this.storePath}`, ...args],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAMESPACE: 'gatehouse-system' } },
     );
     const lines: Array<Record<string, unknown>> = [];

@@ -469,7 +469,7 @@ export class FakeApiServer {
   }
 
   #discovery(segments: string[]): unknown {
-    const [root, a, b, ...rest] = segments;
+    const [root, a, b] = segments;
     if (segments.length === 1 && root === 'version') {
       return { major: '1', minor: '33', gitVersion: 'v1.33.0-fake', platform: 'linux/amd64' };
     }
@@ -515,7 +515,6 @@ export class FakeApiServer {
     };
     if (root === 'api' && segments.length === 2 && a !== undefined) return resourceList('', a);
     if (root === 'apis' && segments.length === 3 && a !== undefined && b !== undefined) return resourceList(a, b);
-    void rest;
     return undefined;
   }
 
@@ -793,8 +792,8 @@ export class FakeApiServer {
   #manager(req: IncomingMessage | undefined, query: URLSearchParams | undefined): string {
     const fromQuery = query?.get('fieldManager');
     if (fromQuery) return fromQuery;
-    const agent = req?.headers['user-agent'];
-    return agent ? (agent.split('/')[0] ?? 'unknown') : 'unknown';
+    const userAgent = req?.headers['user-agent'];
+    return userAgent ? (userAgent.split('/')[0] ?? 'unknown') : 'unknown';
   }
 
   #prepareCreate(resource: ResourceType, namespace: string | undefined, body: JsonObject, manager: string, applied = false): StoredObject {
