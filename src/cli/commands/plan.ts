@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import type { GatehouseObject } from '../../model/kinds.js';
-import { getDefaultProfile, loadProfile, ProfileError, type Profile } from '../../model/profile.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
@@ -16,6 +15,8 @@ import { validateLoaded } from '../../source/validate.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatEntry, formatText, parseAt } from './validate.js';
+import type { Profile } from '../../model/profile.js';
+import { readProfileOption } from '../profile-option.js';
 
 export const STORE_OPTION_HELP =
   'identity store: postgres://USER@HOST:PORT/DB, sqlite:PATH or a file path (default: $GATEHOUSE_STORE, else .gatehouse/gatehouse.db)';
@@ -35,16 +36,6 @@ export function cliActor(): string {
     name = process.env.USER ?? 'unknown';
   }
   return `cli:${name}`;
-}
-
-export function readProfileOption(file: string | undefined): Profile {
-  if (file === undefined) return getDefaultProfile();
-  try {
-    return loadProfile(file);
-  } catch (err) {
-    if (err instanceof ProfileError) throw new UsageError(`--profile: ${errorMessage(err)}`);
-    throw err;
-  }
 }
 
 /**

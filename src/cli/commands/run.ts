@@ -9,11 +9,11 @@ import { DEFAULT_LEASE_NAME, DEFAULT_LEADER_ELECTION_TIMING } from '../../kube/l
 import { DEFAULT_LEASE_NAMESPACE, DEFAULT_RESYNC_PERIOD_MS, DEFAULT_STORE_POLL_MS, DEFAULT_WORKERS, Operator } from '../../kube/operator.js';
 import { parseListenAddress } from '../../kube/servers.js';
 import { DurationFormatError, parseDuration } from '../../model/duration.js';
-import { getDefaultProfile, loadProfile, ProfileError, type Profile } from '../../model/profile.js';
 import { openStore, redactDsn, storeDsnFrom } from '../../store/index.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
 import { registerWebhookFlags, startAdmissionWebhook, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
+import { readProfileOption } from '../profile-option.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
@@ -83,16 +83,6 @@ function duration(flag: string, text: string): number {
   }
 }
 
-function readProfile(file: string | undefined): Profile {
-  if (file === undefined) return getDefaultProfile();
-  try {
-    return loadProfile(file);
-  } catch (err) {
-    if (err instanceof ProfileError) throw new UsageError(`--profile: ${errorMessage(err)}`);
-    throw err;
-  }
-}
-
 /** Runs until SIGTERM or SIGINT, then stops gracefully. */
 export async function runOperatorCommand(options: RunOptions, signals: NodeJS.EventEmitter = process): Promise<void> {
   if (!LOG_LEVELS.includes(options.logLevel)) throw new UsageError(`--log-level "${options.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -110,7 +100,7 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   }
   const probeListen = parseListenAddress(options.probeListen, '--probe-listen');
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen');
-  const profile = readProfile(options.profile);
+  const profile = readProfileOption(options.profile);
   const operatorNamespace = process.env.POD_NAMESPACE ?? DEFAULT_LEASE_NAMESPACE;
   const webhookSettings = webhookOptionsFromFlags(options, { namespace: operatorNamespace });
   const log = createLogger({ level: options.logLevel, name: 'gatehouse' });

@@ -1,10 +1,10 @@
 // gatehouse validate PATH...: the check a GitOps pull request runs in CI.
 // Exit 0 valid (warnings allowed), 1 violations, 2 usage or I/O error.
 import { Option, type Command } from 'commander';
-import { getDefaultProfile, loadProfile, ProfileError, type Profile } from '../../model/profile.js';
 import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
 import { validateLoaded, type ReportEntry, type ValidationReport } from '../../source/validate.js';
-import { errorMessage, UsageError } from '../../util/errors.js';
+import { UsageError } from '../../util/errors.js';
+import { readProfileOption } from '../profile-option.js';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -40,7 +40,7 @@ export async function runValidate(
   write: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
   const at = parseAt(options.at);
-  const profile = readProfile(options.profile);
+  const profile = readProfileOption(options.profile);
   const load = await loadSources(paths);
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
@@ -59,16 +59,6 @@ export function parseAt(text: string | undefined): Date {
     throw new UsageError(`--at "${text}" is not an RFC 3339 time; write it like 2026-05-01T12:00:00Z`);
   }
   return new Date(ms);
-}
-
-function readProfile(file: string | undefined): Profile {
-  if (file === undefined) return getDefaultProfile();
-  try {
-    return loadProfile(file);
-  } catch (err) {
-    if (err instanceof ProfileError) throw new UsageError(`--profile: ${errorMessage(err)}`);
-    throw err;
-  }
 }
 
 export function formatEntry(entry: ReportEntry): string {
