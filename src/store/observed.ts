@@ -209,7 +209,8 @@ export async function loadPermissions(db: Kysely<Database>): Promise<PermissionR
   }));
 }
 
-function memberSelect(db: Kysely<Database>) {
+/** Members with their invitation's columns (prefixed inv_), as memberRecordFromRow reads them. */
+export function memberSelect(db: Kysely<Database>) {
   return db
     .selectFrom('members')
     .leftJoin('invitations', 'invitations.member_id', 'members.member_id')

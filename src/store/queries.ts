@@ -3,7 +3,7 @@
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { MemberRecord, RoleRecord, SupportGrantRecord, WorkspaceRecord } from '../reconcile/records.js';
 import { readBoolean } from './convert.js';
-import { grantRecordFromRow, loadCounts, memberRecordFromRow, roleRecordFromRow, workspaceRecordFromRow } from './observed.js';
+import { grantRecordFromRow, loadCounts, memberRecordFromRow, memberSelect, roleRecordFromRow, workspaceRecordFromRow } from './observed.js';
 import type { Database } from './schema.js';
 
 export interface ListFilter {
@@ -80,20 +80,7 @@ export async function listRoles(db: Kysely<Database>, filter: ListFilter = {}): 
 }
 
 export async function listMembers(db: Kysely<Database>, filter: ListFilter = {}): Promise<MemberRecord[]> {
-  let q = db
-    .selectFrom('members')
-    .leftJoin('invitations', 'invitations.member_id', 'members.member_id')
-    .selectAll('members')
-    .select([
-      'invitations.invitation_id as inv_invitation_id',
-      'invitations.state as inv_state',
-      'invitations.sender as inv_sender',
-      'invitations.sent_at as inv_sent_at',
-      'invitations.expires_at as inv_expires_at',
-      'invitations.responded_at as inv_responded_at',
-      'invitations.sent_count as inv_sent_count',
-      'invitations.resend_requested as inv_resend_requested',
-    ])
+  let q = memberSelect(db)
     .orderBy('members.workspace_id')
     .orderBy('members.email_normalized');
   if (filter.workspaceId !== undefined) q = q.where('members.workspace_id', '=', filter.workspaceId);

@@ -1,6 +1,7 @@
 // gatehouse apply PATH...: makes the identity store hold what the files
 // declare, in one transaction, and prints what it did. Refuses everything on
 // any rule error, and a mass removal unless --allow-mass-removal.
+import { PROFILE_OPTION_HELP } from '../profile-option.js';
 import { Option, type Command } from 'commander';
 import { DEFAULT_MAX_REMOVAL_SHARE } from '../../reconcile/plan.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
@@ -26,7 +27,7 @@ export function register(program: Command): void {
     .option('--at <time>', 'apply as of this RFC 3339 instant instead of now (expiries, support windows)')
     .option('--allow-mass-removal', `remove members even when more than ${DEFAULT_MAX_REMOVAL_SHARE * 100}% of a workspace's members go at once`)
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
-    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one')
+    .option('--profile <file>', PROFILE_OPTION_HELP)
     .action(async (paths: string[], _options: ApplyOptions, command: Command) => {
       const options = command.optsWithGlobals<ApplyOptions>();
       const declaration = await loadDeclaration(paths, options);

@@ -16,7 +16,7 @@ import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatEntry, formatText, parseAt } from './validate.js';
 import type { Profile } from '../../model/profile.js';
-import { readProfileOption } from '../profile-option.js';
+import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 
 export const STORE_OPTION_HELP =
   'identity store: postgres://USER@HOST:PORT/DB, sqlite:PATH or a file path (default: $GATEHOUSE_STORE, else .gatehouse/gatehouse.db)';
@@ -104,7 +104,7 @@ export function register(program: Command): void {
     .option('--at <time>', 'plan as of this RFC 3339 instant instead of now (expiries, support windows)')
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on errors')
-    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one')
+    .option('--profile <file>', PROFILE_OPTION_HELP)
     .action(async (paths: string[], _options: PlanOptions, command: Command) => {
       const options = command.optsWithGlobals<PlanOptions>();
       const declaration = await loadDeclaration(paths, options);

@@ -13,7 +13,7 @@ import { openStore, redactDsn, storeDsnFrom } from '../../store/index.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
 import { registerWebhookFlags, startAdmissionWebhook, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
-import { readProfileOption } from '../profile-option.js';
+import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
@@ -66,7 +66,7 @@ export function register(program: Command): void {
     .option('--probe-listen <addr>', 'address of /healthz and /readyz; empty turns it off', ':8081')
     .option('--metrics-listen <addr>', 'address of /metrics; empty turns it off', ':8080')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, 'info')
-    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one');
+    .option('--profile <file>', PROFILE_OPTION_HELP);
   registerWebhookFlags(command).action(async (_options: RunOptions, self: Command) => {
     await runOperatorCommand(self.optsWithGlobals<RunOptions>());
   });

@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
 import { validateLoaded, type ReportEntry, type ValidationReport } from '../../source/validate.js';
 import { UsageError } from '../../util/errors.js';
-import { readProfileOption } from '../profile-option.js';
+import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .argument('<paths...>', 'files and folders; folders are searched recursively for *.yaml and *.yml')
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--at <time>', 'evaluate time rules (expiry, support windows, certificates) at this RFC 3339 instant instead of now')
-    .option('--profile <file>', 'product profile (permission catalog and default roles) to use instead of the built-in one')
+    .option('--profile <file>', PROFILE_OPTION_HELP)
     .action(async (paths: string[], _options: ValidateOptions, command: Command) => {
       const code = await runValidate(paths, command.optsWithGlobals<ValidateOptions>());
       if (code !== 0) process.exitCode = code;
