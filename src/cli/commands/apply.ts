@@ -1,12 +1,12 @@
 // gatehouse apply PATH...: makes the identity store hold what the files
 // declare, in one transaction, and prints what it did. Refuses everything on
 // any rule error, and a mass removal unless --allow-mass-removal.
-import { PROFILE_OPTION_HELP } from '../profile-option.js';
 import { Option, type Command } from 'commander';
 import { DEFAULT_MAX_REMOVAL_SHARE } from '../../reconcile/plan.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { MassRemovalError, syncToStore } from '../../reconcile/sync.js';
 import { cliActor, loadDeclaration, openStoreOption, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
+import { PROFILE_OPTION_HELP } from '../profile-option.js';
 
 interface ApplyOptions extends StoreCommandOptions {
   output: 'text' | 'json';
