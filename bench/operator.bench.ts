@@ -17,8 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, gatehouseResource } from '../src/kube/client.js';
 import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
-import type { AccessEngine, ApplicationChange, EngineSyncResult, ObjectState, SyncScope } from '../src/kube/controller/engine-port.js';
+import type { EngineSyncResult, ObjectState, SyncScope } from '../src/kube/controller/engine-port.js';
 import { Operator } from '../src/kube/operator.js';
+import { DelegatingEngine } from '../src/kube/testing/delegating-engine.js';
 import { getDefaultProfile, type GatehouseObject, type ObjectRef } from '../src/model/index.js';
 import type { ObjectIndex } from '../src/rules/types.js';
 import { openStore } from '../src/store/index.js';
@@ -113,13 +114,11 @@ interface SyncObservation {
 }
 
 /** The real engine, watched: every completed sync is reported. */
-class ObservedEngine implements AccessEngine {
+class ObservedEngine extends DelegatingEngine {
   listeners: Array<(observation: SyncObservation) => void> = [];
 
-  constructor(readonly inner: AccessEngine) {}
-
-  async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
-    const result = await this.inner.sync(desired, scope, at, index);
+  override async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
+    const result = await super.sync(desired, scope, at, index);
     if (scope.type === 'objects' && this.listeners.length > 0) {
       const keys = scope.refs.map(key);
       const generations = new Map<string, number>();
@@ -131,22 +130,6 @@ class ObservedEngine implements AccessEngine {
       for (const listener of this.listeners) listener(observation);
     }
     return result;
-  }
-
-  readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
-    return this.inner.readStates(desired, refs, at);
-  }
-
-  changedSince(since: Date): Promise<ApplicationChange[]> {
-    return (this.inner as Required<AccessEngine>).changedSince(since);
-  }
-
-  ping(): Promise<void> {
-    return this.inner.ping();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

@@ -12,9 +12,9 @@ import type { KyselyPlugin } from 'kysely';
 import type { GatehouseObject } from '../src/model/kinds.js';
 import { getDefaultProfile } from '../src/model/profile.js';
 import { emptyObservedStore, plan } from '../src/reconcile/plan.js';
-import { memberDigest, type MemberRecord } from '../src/reconcile/records.js';
+import type { MemberRecord } from '../src/reconcile/records.js';
 import { syncToStore } from '../src/reconcile/sync.js';
-import { applyPlan } from '../src/store/apply.js';
+import { applyPlan, newMemberRow } from '../src/store/apply.js';
 import { insertRows } from '../src/store/bulk.js';
 import { newId } from '../src/store/ids.js';
 import { openStore, type Store } from '../src/store/store.js';
@@ -55,31 +55,7 @@ function writeCounter(): KyselyPlugin & { writes: number; statements: number } {
 }
 
 function memberRows(records: MemberRecord[], at: string) {
-  return records.map((r) => ({
-    member_id: newId(),
-    workspace_id: r.workspaceId,
-    email: r.email,
-    email_normalized: r.emailNormalized,
-    display_name: r.displayName,
-    phone: r.phone ?? null,
-    role_id: r.roleId ?? null,
-    login_type: r.loginType,
-    expires_at: r.expiresAt ?? null,
-    state: r.state,
-    accepted_at: null,
-    last_login_at: null,
-    deletion_policy: r.deletionPolicy,
-    managed: true,
-    source_kind: r.source?.kind ?? null,
-    source_namespace: r.source?.namespace ?? null,
-    source_name: r.source?.name ?? null,
-    source_uid: null,
-    source_generation: null,
-    source_file: null,
-    written_digest: memberDigest(r),
-    created_at: at,
-    updated_at: at,
-  }));
+  return records.map((r) => newMemberRow(r, newId(), at));
 }
 
 /** Tables in foreign-key order: what a full apply writes. */

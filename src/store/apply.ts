@@ -107,6 +107,19 @@ function memberColumns(r: MemberRecord, at: string) {
   };
 }
 
+/** The row a new member is inserted as (also the raw-insert baseline of the store benchmark). */
+export function newMemberRow(r: MemberRecord, memberId: string, at: string): Insertable<MembersTable> {
+  return {
+    member_id: memberId,
+    workspace_id: r.workspaceId,
+    email_normalized: r.emailNormalized,
+    ...memberColumns(r, at),
+    accepted_at: null,
+    last_login_at: null,
+    created_at: at,
+  };
+}
+
 function grantColumns(r: SupportGrantRecord, at: string) {
   return {
     grantee_type: r.granteeType,
@@ -398,15 +411,7 @@ class PlanExecutor {
         const sends: Array<{ memberId: string; record: MemberRecord; invitation: InvitationRecord }> = [];
         for (const a of group) {
           const memberId = newId();
-          members.push({
-            member_id: memberId,
-            workspace_id: a.record.workspaceId,
-            email_normalized: a.record.emailNormalized,
-            ...memberColumns(a.record, this.at),
-            accepted_at: null,
-            last_login_at: null,
-            created_at: this.at,
-          });
+          members.push(newMemberRow(a.record, memberId, this.at));
           if (a.invitation !== undefined) sends.push({ memberId, record: a.record, invitation: a.invitation });
         }
         await insertRows(this.db, 'members', members);

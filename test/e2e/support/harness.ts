@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { KubeClient, gatehouseResource, type KubeObject } from '../../../src/kube/client.js';
 import { StoreEngine } from '../../../src/kube/controller/engine-adapter.js';
-import type { AccessEngine, ApplicationChange, EngineSyncResult, ObjectState, SyncScope } from '../../../src/kube/controller/engine-port.js';
+import type { EngineSyncResult, SyncScope } from '../../../src/kube/controller/engine-port.js';
 import { EngineError } from '../../../src/kube/controller/engine-port.js';
 import { Operator, type OperatorOptions } from '../../../src/kube/operator.js';
-import { getDefaultProfile, type GatehouseObject, type Kind, type ObjectRef } from '../../../src/model/index.js';
+import { DelegatingEngine } from '../../../src/kube/testing/delegating-engine.js';
+import { getDefaultProfile, type GatehouseObject, type Kind } from '../../../src/model/index.js';
 import type { ObjectIndex } from '../../../src/rules/types.js';
 import { openStore, type Store } from '../../../src/store/index.js';
 import { ManualClock } from '../../../src/util/clock.js';
@@ -35,17 +36,15 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
 }
 
 /** An engine that can be told to fail, around the real one. */
-export class FaultyEngine implements AccessEngine {
+export class FaultyEngine extends DelegatingEngine {
   #failDeletes = 0;
-
-  constructor(readonly inner: AccessEngine) {}
 
   /** The next `count` syncs that delete an object throw, as a store that went away would. */
   failDeletes(count: number): void {
     this.#failDeletes = count;
   }
 
-  sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
+  override sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     if (this.#failDeletes > 0 && scope.type === 'objects') {
       const present = new Set(desired.map((o) => `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`));
       if (scope.refs.some((r) => !present.has(`${r.kind}/${r.namespace}/${r.name}`))) {
@@ -53,23 +52,7 @@ export class FaultyEngine implements AccessEngine {
         return Promise.reject(new EngineError('injected: the identity store is unreachable'));
       }
     }
-    return this.inner.sync(desired, scope, at, index);
-  }
-
-  readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
-    return this.inner.readStates(desired, refs, at);
-  }
-
-  changedSince(since: Date): Promise<ApplicationChange[]> {
-    return (this.inner as Required<AccessEngine>).changedSince(since);
-  }
-
-  ping(): Promise<void> {
-    return this.inner.ping();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
+    return super.sync(desired, scope, at, index);
   }
 }
 
