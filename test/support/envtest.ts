@@ -251,10 +251,13 @@ export class Envtest {
     }
   }
 
-  /** A KubeConfig for the admin (system:masters), in `namespace` when given. */
-  kubeConfig(namespace?: string): KubeConfig {
+  /**
+   * A KubeConfig for the admin (system:masters), in `namespace` when given;
+   * `server` reaches the API server through something in between (a proxy).
+   */
+  kubeConfig(namespace?: string, server?: string): KubeConfig {
     const kc = new KubeConfig();
-    kc.loadFromString(this.kubeconfigYaml({ user: { 'client-certificate-data': b64(this.admin.cert), 'client-key-data': b64(this.admin.key) }, namespace }));
+    kc.loadFromString(this.kubeconfigYaml({ user: { 'client-certificate-data': b64(this.admin.cert), 'client-key-data': b64(this.admin.key) }, namespace, server }));
     return kc;
   }
 
@@ -272,11 +275,11 @@ export class Envtest {
     writeFileSync(file, this.kubeconfigYaml({ user, namespace: options.namespace }), { mode: 0o600 });
   }
 
-  kubeconfigYaml(options: { user: Record<string, string>; namespace?: string | undefined }): string {
+  kubeconfigYaml(options: { user: Record<string, string>; namespace?: string | undefined; server?: string | undefined }): string {
     return JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'envtest', cluster: { server: this.url, 'certificate-authority-data': b64(this.ca.cert) } }],
+      clusters: [{ name: 'envtest', cluster: { server: options.server ?? this.url, 'certificate-authority-data': b64(this.ca.cert) } }],
       users: [{ name: 'envtest-user', user: options.user }],
       contexts: [{ name: 'envtest', context: { cluster: 'envtest', user: 'envtest-user', ...(options.namespace ? { namespace: options.namespace } : {}) } }],
       'current-context': 'envtest',
