@@ -147,6 +147,18 @@ describe.skipIf(skipReason !== undefined)(
       await eventually(async () => (await runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme'])).code === 0, 'the Role deleted once unassigned');
     });
 
+    it('answers a server-side dry run exactly like the real request, and stores nothing either way', async () => {
+      await env.createNamespace('dry');
+      await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'dry')));
+      const bad = await runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(member('ghost', { role: 'ghost' }, 'dry')));
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('RoleNotFound');
+      const good = await runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(member('fine', {}, 'dry')));
+      expect(good.code, good.stderr).toBe(0);
+      expect(good.stdout).toContain('(server dry run)');
+      for (const name of ['ghost', 'fine']) expect(await e.get('Member', name, 'dry'), name).toBeUndefined();
+    });
+
     describe('escalation check through real SubjectAccessReviews', () => {
       const read = (file: string) =>
         parseAllDocuments(readFileSync(join(REPO, 'deploy', 'examples', file), 'utf8'))
