@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LEASE_RESOURCE, type KubeObject } from '../../src/kube/client.js';
+import { KubeClient, LEASE_RESOURCE, type KubeObject } from '../../src/kube/client.js';
 import { systemClock } from '../../src/util/clock.js';
 import { envtestSkipReason, Envtest, findKubectl } from '../support/envtest.js';
 import { E2E, eventually, member, runKubectl, supportGrant, workspace } from './support/harness.js';
@@ -169,6 +169,13 @@ describe.skipIf(skipReason !== undefined)(
         const lease = await e.client.get<KubeObject & { spec?: { holderIdentity?: string } }>(LEASE_RESOURCE, ns, 'gatehouse-operator');
         expect(lease.spec?.holderIdentity ?? '', 'the lease is released on the way out').toBe('');
       }, 120_000);
+
+      it('names the Lease in full when it cannot be created (it once read "gatehouse-system/")', async () => {
+        const client = new KubeClient(env.kubeConfig());
+        await expect(client.create(LEASE_RESOURCE, 'nowhere', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'gatehouse-operator' } })).rejects.toThrow(
+          /cannot create Lease nowhere\/gatehouse-operator: namespaces "nowhere" not found/,
+        );
+      });
 
       it.each([
         { given: ['--lease-namespace', 'nowhere'], context: undefined, named: 'nowhere' },
