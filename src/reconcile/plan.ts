@@ -48,6 +48,7 @@ import {
   type InvitationRecord,
   type MemberRecord,
   type OwnedRecord,
+  type RevocationCause,
   type RoleRecord,
   type SourceRecord,
   type SupportGrantRecord,
@@ -691,6 +692,13 @@ class Planner {
     return ms;
   }
 
+  /** Whether the grant's Workspace lets vendor support in (declared, else as stored). */
+  private supportAllowed(workspaceId: string, grant: SupportGrant): boolean {
+    const declared = this.workspaceObject(refOfObject(grant).namespace, grant.spec.workspaceRef.name);
+    if (declared !== undefined && declared.spec?.workspaceId === workspaceId) return workspacePolicy(declared).supportAllowed;
+    return this.observed.workspaces.get(workspaceId)?.supportAllowed ?? false;
+  }
+
   private releaseRole(workspaceId: string, roleId: string): void {
     const key = roleKey(workspaceId, roleId);
     this.releasedRoleAssignments.set(key, (this.releasedRoleAssignments.get(key) ?? 0) + 1);
@@ -742,8 +750,23 @@ class Planner {
       return;
     }
     // Revocation is final: once recorded it stays, whatever the spec says later.
-    const revokedAt = observed?.revokedAt ?? (grant.spec.revoked === true ? this.at : undefined);
-    const withRevocation: SupportGrantRecord = { ...desired, ...(revokedAt !== undefined ? { revokedAt } : {}) };
+    // Switching support access off on the Workspace revokes every grant still
+    // in effect or to come, at once.
+    const supportOff = !hasEnded(desired.endsAt, this.at) && !this.supportAllowed(workspaceId, grant);
+    const cause: RevocationCause | undefined =
+      observed?.revokedAt !== undefined
+        ? (observed.revokedCause ?? 'Declared')
+        : grant.spec.revoked === true
+          ? 'Declared'
+          : supportOff
+            ? 'SupportAccessOff'
+            : undefined;
+    const revokedAt = observed?.revokedAt ?? (cause !== undefined ? this.at : undefined);
+    const withRevocation: SupportGrantRecord = {
+      ...desired,
+      ...(revokedAt !== undefined ? { revokedAt } : {}),
+      ...(revokedAt !== undefined && cause !== undefined ? { revokedCause: cause } : {}),
+    };
     const state = grantStateAt(withRevocation, this.at);
     const next: SupportGrantRecord = {
       ...withRevocation,
@@ -800,7 +823,9 @@ class Planner {
     if (lifecycleOp !== undefined) {
       const reason =
         lifecycleOp === 'revoke'
-          ? 'spec.revoked is true: support access revoked'
+          ? next.revokedCause === 'SupportAccessOff'
+            ? `Workspace ${ref.namespace}/${grant.spec.workspaceRef.name} switched vendor support access off (spec.supportAccess.allowed: false): support access revoked`
+            : 'spec.revoked is true: support access revoked'
           : lifecycleOp === 'expire'
             ? `support access ended at ${next.endsAt}`
             : `support access started at ${next.startsAt}`;

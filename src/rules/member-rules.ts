@@ -1,5 +1,6 @@
 // Rules of a Member: its role resolves, its login fits the workspace's SSO,
 // its temporary access is in bounds, its email is unique and admins stay few.
+import { instantMs } from '../model/time.js';
 import { formatDuration } from '../model/duration.js';
 import type { Member } from '../model/member.js';
 import { memberLoginType } from '../model/policy.js';
@@ -26,7 +27,7 @@ export function checkMember(c: Check<Member>): void {
   immutableFields(c, MEMBER_IMMUTABLE_FIELDS);
   const resendBefore = c.previous?.spec.invitation?.resend ?? 0;
   const resendNow = member.spec.invitation?.resend ?? 0;
-  if (c.operation === 'UPDATE' && c.previous !== undefined && resendNow < resendBefore) {
+  if (c.previous !== undefined && resendNow < resendBefore) {
     c.report(
       'InvitationResendDecreased',
       'error',
@@ -62,7 +63,7 @@ export function checkMember(c: Check<Member>): void {
   }
 
   if (member.spec.expiresAt !== undefined && policy.maxTemporaryAccessMs !== undefined) {
-    const expiresAt = Date.parse(member.spec.expiresAt);
+    const expiresAt = instantMs(member.spec.expiresAt);
     const latest = c.at.getTime() + policy.maxTemporaryAccessMs;
     if (!Number.isNaN(expiresAt) && expiresAt > latest) {
       c.report(
@@ -146,7 +147,7 @@ function checkRole(c: Check<Member>): void {
 function checkExpiry(c: Check<Member>): void {
   const text = c.object.spec.expiresAt;
   if (text === undefined) return;
-  const expiresAt = Date.parse(text);
+  const expiresAt = instantMs(text);
   if (Number.isNaN(expiresAt) || expiresAt > c.at.getTime()) return;
   // Setting a past end now is a mistake; an end that has passed since is just
   // history (the member is Expired), so it only warns.

@@ -1,6 +1,7 @@
 // Rules of a SupportGrant: well-formed who/what/when, a reason, and within
 // what the Workspace allows (allowed at all, read-only unless permitted, no
 // longer than maxDuration).
+import { instantMs } from '../model/time.js';
 import { formatDuration, tryParseDuration } from '../model/duration.js';
 import { supportAccessLevel, supportGrantWindow } from '../model/policy.js';
 import { SUPPORT_GRANT_MAX_DURATION, type SupportGrant } from '../model/support-grant.js';
@@ -14,7 +15,7 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
   const grant = c.object;
   const spec = grant.spec;
   immutableFields(c, [workspaceRefImmutable]);
-  if (c.operation === 'UPDATE' && c.previous?.spec.revoked === true && spec.revoked !== true) {
+  if (c.previous?.spec.revoked === true && spec.revoked !== true) {
     c.report(
       'RevokedGrantReinstated',
       'error',
@@ -48,12 +49,24 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
   if (workspace === undefined) return;
   const policy = c.world.policyOf(workspace);
   if (!policy.supportAllowed) {
-    c.report(
-      'SupportAccessNotAllowed',
-      'error',
-      'spec.workspaceRef.name',
-      `${describe(workspace)} does not allow vendor support access (spec.supportAccess.allowed is ${workspace.spec.supportAccess?.allowed === false ? 'false' : 'not set, and off by default'}); set it to true on the Workspace first, or remove this grant`,
-    );
+    const setting = workspace.spec.supportAccess?.allowed === false ? 'false' : 'not set, and off by default';
+    if (isNewGrant(c)) {
+      c.report(
+        'SupportAccessNotAllowed',
+        'error',
+        'spec.workspaceRef.name',
+        `${describe(workspace)} does not allow vendor support access (spec.supportAccess.allowed is ${setting}); set it to true on the Workspace first, or remove this grant`,
+      );
+    } else {
+      // Support access was switched off while this grant existed: that ends
+      // the grant (the engine revokes it for good); it must not block the switch.
+      c.report(
+        'SupportAccessNotAllowed',
+        'warning',
+        'spec.workspaceRef.name',
+        `${describe(workspace)} does not allow vendor support access (spec.supportAccess.allowed is ${setting}), so this grant is revoked in the identity store and stays revoked; remove it, or turn support access on and create a new SupportGrant`,
+      );
+    }
   }
   if (supportAccessLevel(grant) === 'ReadWrite' && !policy.supportAllowReadWrite) {
     c.report(
@@ -64,23 +77,47 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
     );
   }
   if (window !== undefined) {
-    const length = window.endsAt.getTime() - window.startsAt.getTime();
+    const real = realWindow(c, window);
+    const length = real.endsAt.getTime() - real.startsAt.getTime();
     if (length > policy.supportMaxDurationMs) {
       c.report(
         'SupportGrantTooLong',
         'error',
         endField,
-        `this grant lasts ${formatDuration(length)}, longer than the ${formatDuration(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
+        `this grant lasts ${formatDuration(length)}${real.startsAt !== window.startsAt ? ` (from ${real.startsAt.toISOString()}, when it started)` : ''}, longer than the ${formatDuration(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
       );
     }
   }
 }
 
-/** An absent startsAt means "when the grant was created"; before that, "now". */
+/**
+ * Whether the grant is being created: a CREATE at admission, or declared
+ * state checked against a store that has no row for it. Without a store
+ * (plain validate) and on an UPDATE the grant may already exist.
+ */
+function isNewGrant(c: Check<SupportGrant>): boolean {
+  if (c.operation === 'CREATE') return true;
+  return c.operation === undefined && c.world.recorded !== undefined && c.recorded === undefined;
+}
+
+/**
+ * An absent startsAt means "when the grant was created" (creationTimestamp,
+ * else when the identity store first wrote it); before that, "now".
+ */
 function startFallback(c: Check<SupportGrant>): Date {
-  const created = c.object.metadata.creationTimestamp;
-  const at = created === undefined ? Number.NaN : Date.parse(created);
+  const created = c.object.metadata.creationTimestamp ?? c.recorded?.startsAt;
+  const at = created === undefined ? Number.NaN : instantMs(created);
   return Number.isNaN(at) ? c.at : new Date(at);
+}
+
+/**
+ * The grant's window measured from when access really began: a grant whose
+ * recorded start has passed cannot be made longer by moving startsAt later.
+ */
+function realWindow(c: Check<SupportGrant>, window: { startsAt: Date; endsAt: Date }): { startsAt: Date; endsAt: Date } {
+  const recordedStart = instantMs(c.recorded?.startsAt);
+  if (Number.isNaN(recordedStart) || recordedStart > c.at.getTime() || recordedStart >= window.startsAt.getTime()) return window;
+  return { startsAt: new Date(recordedStart), endsAt: window.endsAt };
 }
 
 function checkGrantee(c: Check<SupportGrant>): void {
@@ -141,8 +178,8 @@ function checkWindowShape(c: Check<SupportGrant>): boolean {
     }
   }
   if (spec.endsAt !== undefined && spec.startsAt !== undefined) {
-    const starts = Date.parse(spec.startsAt);
-    const ends = Date.parse(spec.endsAt);
+    const starts = instantMs(spec.startsAt);
+    const ends = instantMs(spec.endsAt);
     if (!Number.isNaN(starts) && !Number.isNaN(ends) && ends <= starts) {
       c.report('SupportGrantEndsBeforeStart', 'error', 'spec.endsAt', `spec.endsAt ${spec.endsAt} is not after spec.startsAt ${spec.startsAt}; swap them or fix the dates`);
       return false;

@@ -64,6 +64,9 @@ function checkDurations(c: Check<Workspace>): void {
     if (ms === undefined) continue;
     if (ms <= 0) {
       c.report('DurationOutOfRange', 'error', field, `${field} is ${text}; it must be longer than zero (for example 24h), or left out for the default`);
+    } else if (ms < 1000 || ms % 1000 !== 0) {
+      // The identity store keeps these in whole seconds: 400ms would be stored as 0s.
+      c.report('DurationOutOfRange', 'error', field, `${field} is ${text}; the identity store keeps it in whole seconds, so use a whole number of seconds of at least 1s (for example ${ms < 1000 ? '1s' : `${Math.round(ms / 1000)}s`})`);
     }
   }
   const supportMax = tryParseDuration(spec.supportAccess?.maxDuration);

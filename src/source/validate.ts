@@ -1,7 +1,7 @@
 // Loaded sources + the rules engine = a validation report with file positions.
 // Pure: `gatehouse validate` prints it; `plan` and `apply` can refuse on it.
 import { checkObjectsByObject, type DeclaredContext } from '../rules/check.js';
-import type { Severity } from '../rules/types.js';
+import type { Severity, Violation } from '../rules/types.js';
 import type { LoadResult } from './load.js';
 
 /** One line of the report; its shape is what `validate --output json` prints. */
@@ -25,6 +25,36 @@ export interface ValidationReport {
   valid: boolean;
   summary: { errors: number; warnings: number; objects: number; files: number; ignoredDocuments: number };
   violations: ReportEntry[];
+}
+
+/**
+ * Violations found outside validateLoaded (the engine's check against the
+ * identity store) as report entries, at the files and positions of `load`.
+ */
+export function reportEntriesOf(load: LoadResult, violations: readonly Violation[]): ReportEntry[] {
+  const byRef = new Map(load.objects.map((source) => [refKeyOf(source.object), source]));
+  return violations.map((violation) => {
+    const source = byRef.get(`${violation.object.kind}/${violation.object.namespace}/${violation.object.name}`);
+    const { line, column } = source?.position(violation.field) ?? { line: 0, column: 0 };
+    return {
+      file: source?.file ?? null,
+      line,
+      column,
+      severity: violation.severity,
+      ruleId: violation.ruleId,
+      kind: violation.object.kind,
+      namespace: violation.object.namespace,
+      name: violation.object.name,
+      field: violation.field,
+      message: violation.message,
+    };
+  });
+}
+
+function refKeyOf(object: { kind: string; metadata?: { namespace?: unknown; name?: unknown } }): string {
+  const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default';
+  const name = typeof object.metadata?.name === 'string' ? object.metadata.name : '';
+  return `${object.kind}/${namespace}/${name}`;
 }
 
 export function validateLoaded(load: LoadResult, ctx: DeclaredContext): ValidationReport {

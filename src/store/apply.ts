@@ -133,6 +133,7 @@ function grantColumns(r: SupportGrantRecord, at: string) {
     ticket: r.ticket ?? null,
     state: r.state,
     revoked_at: r.revokedAt ?? null,
+    revoked_cause: r.revokedAt !== undefined ? (r.revokedCause ?? 'Declared') : null,
     ...sourceColumns(r, grantDigest(r), at),
   };
 }

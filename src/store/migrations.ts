@@ -252,6 +252,17 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .execute();
     },
   },
+  {
+    version: 4,
+    name: 'support-grant-revocation-cause',
+    // Why a grant was revoked: its declaration (spec.revoked), or its Workspace
+    // switching support access off. Only the first may not be undone in the
+    // spec (RevokedGrantReinstated); null on grants revoked before this version.
+    async up(trx) {
+      const db = trx as unknown as AnyDb;
+      await db.schema.alterTable('support_grants').addColumn('revoked_cause', 'text').execute();
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

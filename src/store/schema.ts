@@ -171,6 +171,8 @@ export interface SupportGrantsTable extends SourceColumns {
   /** Pending, Active, Expired or Revoked, as of the last apply. */
   state: string;
   revoked_at: NullableTimestampColumn;
+  /** Declared (spec.revoked) or SupportAccessOff (its Workspace switched support access off); null before revocation. */
+  revoked_cause: string | null;
 }
 
 export interface AuditLogTable {

@@ -9,9 +9,9 @@ import type { GatehouseObject } from '../../model/kinds.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
-import { syncToStore } from '../../reconcile/sync.js';
-import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
-import { validateLoaded } from '../../source/validate.js';
+import { RuleErrorsError, syncToStore } from '../../reconcile/sync.js';
+import { IO_PROBLEM_CODES, loadSources, type LoadResult } from '../../source/load.js';
+import { reportEntriesOf, validateLoaded } from '../../source/validate.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatEntry, formatText, parseAt } from './validate.js';
@@ -60,6 +60,8 @@ export async function openStoreOption(flag: string | undefined, ifMissing: 'crea
 
 export interface LoadedDeclaration {
   objects: GatehouseObject[];
+  /** The files as loaded, to place violations found against the store. */
+  load: LoadResult;
   /** refKey -> file the object came from. */
   files: Map<string, string>;
   at: Date;
@@ -85,7 +87,22 @@ export async function loadDeclaration(paths: string[], options: StoreCommandOpti
   for (const warning of report.violations) process.stderr.write(`${formatEntry(warning)}\n`);
   const files = new Map<string, string>();
   for (const source of load.objects) files.set(refKey(refOfObject(source.object)), source.file);
-  return { objects: load.objects.map((s) => s.object), files, at, profile };
+  return { objects: load.objects.map((s) => s.object), load, files, at, profile };
+}
+
+/**
+ * Prints the rule errors found once the declaration was compared with the
+ * identity store (immutable fields, revocations, resend counters), as validate
+ * prints them. Returns false when `err` is not such a refusal.
+ */
+export function reportRuleErrors(err: unknown, declaration: LoadedDeclaration): boolean {
+  if (!(err instanceof RuleErrorsError)) return false;
+  const entries = reportEntriesOf(declaration.load, err.violations);
+  for (const entry of entries) process.stdout.write(`${formatEntry(entry)}\n`);
+  process.stdout.write(`${entries.length} error${entries.length === 1 ? '' : 's'} against the identity store\n`);
+  process.stderr.write('gatehouse: nothing was changed: fix the errors above first\n');
+  process.exitCode = 1;
+  return true;
 }
 
 interface PlanOptions extends StoreCommandOptions {
@@ -121,6 +138,7 @@ export function register(program: Command): void {
           profile: declaration.profile,
           dryRun: true,
           files: declaration.files,
+          refuseOnRuleErrors: true,
         });
         process.stdout.write(
           options.output === 'json'
@@ -128,6 +146,8 @@ export function register(program: Command): void {
             : formatPlanText(result.plan, { applied: false, files: declaration.files }),
         );
         if (options.detailedExitcode && result.plan.actions.length > 0) process.exitCode = 2;
+      } catch (err) {
+        if (!reportRuleErrors(err, declaration)) throw err;
       } finally {
         await store.close();
       }

@@ -5,8 +5,8 @@ import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
 import { validateLoaded, type ReportEntry, type ValidationReport } from '../../source/validate.js';
 import { UsageError } from '../../util/errors.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
+import { INSTANT_HINT, parseInstant } from '../../model/time.js';
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 export interface ValidateOptions {
   output?: 'text' | 'json';
@@ -51,14 +51,10 @@ export async function runValidate(
 
 export function parseAt(text: string | undefined): Date {
   if (text === undefined) return new Date();
-  const ms = Date.parse(text);
-  const [year = 0, month = 0, day = 0] = text.slice(0, 10).split('-').map(Number);
-  // Date.parse rolls 2026-02-30 over into March; a time that names no real day is a typo.
-  const realDay = day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (!RFC3339.test(text) || Number.isNaN(ms) || !realDay) {
-    throw new UsageError(`--at "${text}" is not an RFC 3339 time; write it like 2026-05-01T12:00:00Z`);
-  }
-  return new Date(ms);
+  // The reader the schema and the rules use, so --at takes exactly the times a spec may hold.
+  const at = parseInstant(text);
+  if (at === undefined) throw new UsageError(`--at "${text}" is not an RFC 3339 time; ${INSTANT_HINT}`);
+  return at;
 }
 
 export function formatEntry(entry: ReportEntry): string {
