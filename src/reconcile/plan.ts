@@ -87,6 +87,12 @@ export interface PlanOptions {
 
 const addMs = (at: string, ms: number) => new Date(new Date(at).getTime() + ms).toISOString();
 
+/** An invitation sent at `at` lasts the workspace's lifetime, but never beyond the access it invites to. */
+function invitationExpiry(at: string, lifetimeMs: number, accessEndsAt: string | undefined): string {
+  const lifetimeEnd = addMs(at, lifetimeMs);
+  return accessEndsAt !== undefined && accessEndsAt < lifetimeEnd ? accessEndsAt : lifetimeEnd;
+}
+
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -558,7 +564,7 @@ class Planner {
         state: 'Waiting',
         sender: this.options.actor,
         sentAt: this.at,
-        expiresAt: addMs(this.at, lifetimeMs),
+        expiresAt: invitationExpiry(this.at, lifetimeMs, desired.expiresAt),
         sentCount: 1,
         resendRequested,
       };
@@ -600,7 +606,7 @@ class Planner {
       lifecycle = {
         op: 'issue-invitation',
         reason: `no invitation in the store for ${next.email}: sending one`,
-        invitation: { state: 'Waiting', sender: this.options.actor, sentAt: this.at, expiresAt: addMs(this.at, lifetimeMs), sentCount: 1, resendRequested },
+        invitation: { state: 'Waiting', sender: this.options.actor, sentAt: this.at, expiresAt: invitationExpiry(this.at, lifetimeMs, desired.expiresAt), sentCount: 1, resendRequested },
       };
     } else if (!accessEnded && !accepted && invitation !== undefined && resendRequested > invitation.resendRequested) {
       lifecycle = {
@@ -611,7 +617,7 @@ class Planner {
           state: 'Waiting',
           sender: this.options.actor,
           sentAt: this.at,
-          expiresAt: addMs(this.at, lifetimeMs),
+          expiresAt: invitationExpiry(this.at, lifetimeMs, desired.expiresAt),
           sentCount: invitation.sentCount + 1,
           resendRequested,
         },

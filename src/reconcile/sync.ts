@@ -83,7 +83,7 @@ export class MassRemovalError extends Error {
 /** The sync was refused: objects break rules once compared with what the store holds. */
 export class RuleErrorsError extends Error {
   constructor(readonly violations: Violation[]) {
-    super(`${violations.length} rule error(s): ${violations.map((v) => `${v.ruleId} ${v.object.kind} ${v.object.namespace}/${v.object.name} ${v.field}`).join('; ')}`);
+    super(`rule errors: ${violations.filter((v) => v.severity === 'error').map((v) => `${v.ruleId} ${v.object.kind} ${v.object.namespace}/${v.object.name} ${v.field}`).join('; ')}`);
     this.name = 'RuleErrorsError';
   }
 }
@@ -283,7 +283,10 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
       checkSome(present, index, at, profile, recorded, rules);
     }
     if (options.refuseOnRuleErrors === true && rules.held.size > 0) {
-      throw new RuleErrorsError([...rules.violations.values()].flat().filter((v) => v.severity === 'error'));
+      const inScope = scope.type === 'all' ? undefined : new Set(scope.refs.map(refKey));
+      throw new RuleErrorsError(
+        [...rules.violations].filter(([key]) => inScope === undefined || inScope.has(key)).flatMap(([, list]) => list),
+      );
     }
     let planScope: SyncScope = scope;
     if (scope.type === 'objects' && index !== undefined) {

@@ -11,7 +11,8 @@ import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
 import { RuleErrorsError, syncToStore } from '../../reconcile/sync.js';
 import { IO_PROBLEM_CODES, loadSources, type LoadResult } from '../../source/load.js';
-import { reportEntriesOf, validateLoaded } from '../../source/validate.js';
+import { reportOfViolations, validateLoaded } from '../../source/validate.js';
+import type { Violation } from '../../rules/types.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatEntry, formatText, parseAt } from './validate.js';
@@ -69,8 +70,10 @@ export interface LoadedDeclaration {
 }
 
 /**
- * Loads and validates the declaration. Rule errors are printed as validate
- * prints them and give undefined (the caller exits 1); warnings go to stderr.
+ * Loads the declaration. Problems with the files themselves (YAML syntax, an
+ * unknown kind) are printed as validate prints them, with the rules' verdict,
+ * and give undefined (the caller exits 1). The rules proper run in the engine,
+ * against what the identity store holds (see reportRuleErrors, printWarnings).
  */
 export async function loadDeclaration(paths: string[], options: StoreCommandOptions): Promise<LoadedDeclaration | undefined> {
   const at = parseAt(options.at);
@@ -78,13 +81,11 @@ export async function loadDeclaration(paths: string[], options: StoreCommandOpti
   const load = await loadSources(paths);
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
-  const report = validateLoaded(load, { at, profile });
-  if (!report.valid) {
-    process.stdout.write(formatText(report));
+  if (load.problems.length > 0) {
+    process.stdout.write(formatText(validateLoaded(load, { at, profile })));
     process.stderr.write('gatehouse: nothing was changed: fix the errors above first\n');
     return undefined;
   }
-  for (const warning of report.violations) process.stderr.write(`${formatEntry(warning)}\n`);
   const files = new Map<string, string>();
   for (const source of load.objects) files.set(refKey(refOfObject(source.object)), source.file);
   return { objects: load.objects.map((s) => s.object), load, files, at, profile };
@@ -97,12 +98,17 @@ export async function loadDeclaration(paths: string[], options: StoreCommandOpti
  */
 export function reportRuleErrors(err: unknown, declaration: LoadedDeclaration): boolean {
   if (!(err instanceof RuleErrorsError)) return false;
-  const entries = reportEntriesOf(declaration.load, err.violations);
-  for (const entry of entries) process.stdout.write(`${formatEntry(entry)}\n`);
-  process.stdout.write(`${entries.length} error${entries.length === 1 ? '' : 's'} against the identity store\n`);
+  process.stdout.write(formatText(reportOfViolations(declaration.load, err.violations)));
   process.stderr.write('gatehouse: nothing was changed: fix the errors above first\n');
   process.exitCode = 1;
   return true;
+}
+
+/** Prints the rules' warnings (an allowed plan still tells what it found), as validate does, on stderr. */
+export function printWarnings(violations: readonly Violation[], declaration: LoadedDeclaration): void {
+  const warnings = violations.filter((v) => v.severity === 'warning');
+  const report = reportOfViolations(declaration.load, warnings);
+  for (const entry of report.violations) process.stderr.write(`${formatEntry(entry)}\n`);
 }
 
 interface PlanOptions extends StoreCommandOptions {
@@ -140,6 +146,7 @@ export function register(program: Command): void {
           files: declaration.files,
           refuseOnRuleErrors: true,
         });
+        printWarnings(result.violations, declaration);
         process.stdout.write(
           options.output === 'json'
             ? `${JSON.stringify(planJson(result.plan, false), null, 2)}\n`
