@@ -84,7 +84,7 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
         'SupportGrantTooLong',
         'error',
         endField,
-        `this grant lasts ${formatDuration(length)}${real.startsAt !== window.startsAt ? ` (from ${real.startsAt.toISOString()}, when it started)` : ''}, longer than the ${formatDuration(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
+        `this grant lasts ${formatDuration(length)} (from ${real.startsAt.toISOString()}${real.startsAt !== window.startsAt || c.object.spec.startsAt === undefined ? ', when it started' : ''} to ${real.endsAt.toISOString()}), longer than the ${formatDuration(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
       );
     }
   }
