@@ -92,6 +92,29 @@ export class StoreEngine implements AccessEngine {
     }
   }
 
+  /** The owners of managed rows, one query per table (the source index). */
+  async managedSources(): Promise<ObjectRef[]> {
+    try {
+      const refs: ObjectRef[] = [];
+      for (const table of ['workspaces', 'roles', 'members', 'support_grants'] as const) {
+        const rows = await this.store.db
+          .selectFrom(table)
+          .select(['source_kind', 'source_namespace', 'source_name'])
+          .distinct()
+          .where('managed', '=', sql<boolean>`${this.store.dialect === 'sqlite' ? 1 : true}`)
+          .where('source_kind', 'is not', null)
+          .execute();
+        for (const row of rows) {
+          if (row.source_kind === null || row.source_namespace === null || row.source_name === null) continue;
+          refs.push({ kind: row.source_kind as ObjectRef['kind'], namespace: row.source_namespace, name: row.source_name });
+        }
+      }
+      return uniqueRefs(refs);
+    } catch (err) {
+      throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
   /** One query over the members table: rows whose accepted_at or last_login_at is at or after `since`. */
   async changedSince(since: Date): Promise<ApplicationChange[]> {
     try {

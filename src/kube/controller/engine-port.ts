@@ -50,6 +50,12 @@ export interface AccessEngine {
    * the controller polls with readStates.
    */
   changedSince?(since: Date): Promise<ApplicationChange[]>;
+  /**
+   * Optional: the declared objects that own managed rows in the store, so
+   * objects deleted while no operator watched (a finalizer stripped) are
+   * found and their rows removed. Without it only deletions seen are cleaned up.
+   */
+  managedSources?(): Promise<ObjectRef[]>;
   /** Throws when the store cannot be reached (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
