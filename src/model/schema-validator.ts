@@ -2,7 +2,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import type { TSchema } from '@sinclair/typebox';
-import { parseInstant } from './time.js';
+import { INSTANT_HINT, parseInstant } from './time.js';
 
 // ajv-formats ships CommonJS with a default export that NodeNext sees as the module.
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
@@ -70,8 +70,11 @@ function describe(error: ErrorObject): SchemaProblem {
     }
     case 'pattern':
       return { path: base, keyword: error.keyword, message: `has the wrong format (must match ${(error.params as { pattern: string }).pattern})` };
-    case 'format':
-      return { path: base, keyword: error.keyword, message: `must be a valid ${(error.params as { format: string }).format}` };
+    case 'format': {
+      const format = (error.params as { format: string }).format;
+      if (format === 'date-time') return { path: base, keyword: error.keyword, message: `is not an RFC 3339 time; ${INSTANT_HINT}` };
+      return { path: base, keyword: error.keyword, message: `must be a valid ${format}` };
+    }
     default:
       return { path: base, keyword: error.keyword, message: error.message ?? 'is invalid' };
   }

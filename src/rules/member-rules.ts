@@ -1,7 +1,7 @@
 // Rules of a Member: its role resolves, its login fits the workspace's SSO,
 // its temporary access is in bounds, its email is unique and admins stay few.
 import { instantMs } from '../model/time.js';
-import { formatDuration } from '../model/duration.js';
+import { describeLimit, limitEnd } from '../model/duration.js';
 import type { Member } from '../model/member.js';
 import { memberLoginType } from '../model/policy.js';
 import { describe, listNames, plural, type Check } from './check-context.js';
@@ -64,13 +64,13 @@ export function checkMember(c: Check<Member>): void {
 
   if (member.spec.expiresAt !== undefined && policy.maxTemporaryAccessMs !== undefined) {
     const expiresAt = instantMs(member.spec.expiresAt);
-    const latest = c.at.getTime() + policy.maxTemporaryAccessMs;
+    const latest = limitEnd(c.at, policy.maxTemporaryAccessMs).getTime();
     if (!Number.isNaN(expiresAt) && expiresAt > latest) {
       c.report(
         'TemporaryAccessTooLong',
         'error',
         'spec.expiresAt',
-        `spec.expiresAt ${member.spec.expiresAt} is more than ${formatDuration(policy.maxTemporaryAccessMs)} ahead, the longest temporary access ${describe(workspace)} allows (spec.maxTemporaryAccess); set it no later than ${new Date(latest).toISOString()}, or raise spec.maxTemporaryAccess`,
+        `spec.expiresAt ${member.spec.expiresAt} is more than ${describeLimit(policy.maxTemporaryAccessMs)} ahead, the longest temporary access ${describe(workspace)} allows (spec.maxTemporaryAccess); set it no later than ${new Date(latest).toISOString()}, or raise spec.maxTemporaryAccess`,
       );
     }
   }

@@ -218,3 +218,28 @@ describe('time spellings', () => {
     expect(violations[0]?.message).toContain('whole');
   });
 });
+
+// Case 11: the seed's periods (a week, a month, a year) are calendar periods.
+describe('calendar periods', () => {
+  const grant = (startsAt: string, endsAt: string) => aSupportGrant({ spec: { duration: undefined, startsAt, endsAt } });
+  const workspace = (maxDuration?: string) => aWorkspace({ spec: { supportAccess: { allowed: true, ...(maxDuration ? { maxDuration } : {}) } } });
+  it.each([
+    ['1 January to 1 February under the default month (720h)', undefined, '2027-01-01T00:00:00Z', '2027-02-01T00:00:00Z', []],
+    ['31 January to 28 February is one month', undefined, '2027-01-31T00:00:00Z', '2027-02-28T00:00:00Z', []],
+    ['one month and one second is too long', undefined, '2027-01-01T00:00:00Z', '2027-02-01T00:00:01Z', ['error SupportGrantTooLong SupportGrant/ticket-1234 spec.endsAt']],
+    ['a leap year (2028) under a year of 8760h', '8760h', '2028-01-01T00:00:00Z', '2029-01-01T00:00:00Z', []],
+    ['a year and a day is too long', '8760h', '2027-01-01T00:00:00Z', '2028-01-02T00:00:00Z', ['error SupportGrantTooLong SupportGrant/ticket-1234 spec.endsAt']],
+    ['a week is 168h', '168h', '2027-03-25T00:00:00Z', '2027-04-01T00:00:00Z', []],
+    ['other limits stay exact', '200h', '2027-01-01T00:00:00Z', '2027-01-09T09:00:00Z', ['error SupportGrantTooLong SupportGrant/ticket-1234 spec.endsAt']],
+  ])('%s', (_name, maxDuration, startsAt, endsAt, expected) => {
+    const violations = checkObjects([workspace(maxDuration), admin, grant(startsAt, endsAt)], { at: new Date('2026-12-01T00:00:00Z'), profile });
+    expect(show(violations)).toEqual(expected);
+  });
+
+  it('maxTemporaryAccess of 720h allows expiresAt one calendar month ahead', () => {
+    const ws = aWorkspace({ spec: { maxTemporaryAccess: '720h' } });
+    const at = { at: new Date('2027-01-01T00:00:00Z'), profile };
+    expect(show(checkObjects([ws, admin, aMember({ spec: { expiresAt: '2027-02-01T00:00:00Z' } })], at))).toEqual([]);
+    expect(show(checkObjects([ws, admin, aMember({ spec: { expiresAt: '2027-02-01T00:00:01Z' } })], at))).toEqual(['error TemporaryAccessTooLong Member/alice spec.expiresAt']);
+  });
+});

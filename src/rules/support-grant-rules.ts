@@ -2,7 +2,7 @@
 // what the Workspace allows (allowed at all, read-only unless permitted, no
 // longer than maxDuration).
 import { instantMs } from '../model/time.js';
-import { formatDuration, tryParseDuration } from '../model/duration.js';
+import { describeLimit, formatDuration, limitEnd, tryParseDuration } from '../model/duration.js';
 import { supportAccessLevel, supportGrantWindow } from '../model/policy.js';
 import { SUPPORT_GRANT_MAX_DURATION, type SupportGrant } from '../model/support-grant.js';
 import { describe, type Check } from './check-context.js';
@@ -79,12 +79,12 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
   if (window !== undefined) {
     const real = realWindow(c, window);
     const length = real.endsAt.getTime() - real.startsAt.getTime();
-    if (length > policy.supportMaxDurationMs) {
+    if (real.endsAt.getTime() > limitEnd(real.startsAt, policy.supportMaxDurationMs).getTime()) {
       c.report(
         'SupportGrantTooLong',
         'error',
         endField,
-        `this grant lasts ${formatDuration(length)} (from ${real.startsAt.toISOString()}${real.startsAt !== window.startsAt || c.object.spec.startsAt === undefined ? ', when it started' : ''} to ${real.endsAt.toISOString()}), longer than the ${formatDuration(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
+        `this grant lasts ${formatDuration(length)} from ${real.startsAt.toISOString()}${real.startsAt !== window.startsAt || c.object.spec.startsAt === undefined ? ' (when it started)' : ''} to ${real.endsAt.toISOString()}, longer than the ${describeLimit(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
       );
     }
   }
