@@ -9,6 +9,7 @@ import type { GatehouseObject } from '../src/model/kinds.js';
 import { RuleErrorsError } from '../src/reconcile/sync.js';
 import { aMember, anAdmin, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit } from '../src/store/audit.js';
+import { FencedError, type LeadershipToken } from '../src/store/fence.js';
 import type { Store } from '../src/store/store.js';
 import { memberRow, ops, profile, stateOf, syncAll } from './support/engine.js';
 import { forEachDialect } from './support/stores.js';
@@ -140,5 +141,46 @@ forEachDialect('engine: revocation that sticks', (dialect) => {
     await syncAll(store, [aWorkspace(), anAdmin()], plus(T0, 1000));
     const sources = await new StoreEngine(store, profile).managedSources();
     expect(sources.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(['Member/root', 'Workspace/acme']);
+  });
+
+  describe('leadership fencing (case 6)', () => {
+    const term = (holder: string, transitions: number, leaseUid = 'lease-1', acquireTime = `2027-01-01T00:00:0${transitions}.000000Z`): LeadershipToken => ({
+      lease: 'gatehouse-system/gatehouse-operator',
+      leaseUid,
+      transitions,
+      acquireTime,
+      holder,
+    });
+
+    it('refuses every write of a deposed leader once its successor has written, and writes nothing', async () => {
+      const alice = aMember({ name: 'alice' });
+      await syncAll(store, [aWorkspace(), anAdmin()], T0, { fence: term('a', 0) });
+      await syncAll(store, [aWorkspace(), anAdmin(), alice], plus(T0, 1000), { fence: term('b', 1) });
+      const stale = syncAll(store, [aWorkspace(), anAdmin()], plus(T0, 2000), { fence: term('a', 0) });
+      await expect(stale).rejects.toBeInstanceOf(FencedError);
+      await expect(stale).rejects.toThrow(/term 0 of a is over: b \(term 1\)/);
+      expect(await memberRow(store, 'alice@acme.example')).toBeDefined();
+      // The same leader keeps writing; a later term takes over.
+      await syncAll(store, [aWorkspace(), anAdmin(), alice], plus(T0, 3000), { fence: term('b', 1) });
+      await syncAll(store, [aWorkspace(), anAdmin(), alice], plus(T0, 4000), { fence: term('c', 2) });
+      await expect(syncAll(store, [aWorkspace(), anAdmin()], plus(T0, 5000), { fence: term('b', 1) })).rejects.toBeInstanceOf(FencedError);
+    });
+
+    it('orders terms of a re-created Lease (transitions counted afresh) by acquire time', async () => {
+      await syncAll(store, [aWorkspace(), anAdmin()], T0, { fence: term('a', 5, 'lease-1', '2027-01-01T00:00:00.000000Z') });
+      await syncAll(store, [aWorkspace(), anAdmin()], plus(T0, 1000), { fence: term('b', 0, 'lease-2', '2027-01-01T00:05:00.000000Z') });
+      await expect(
+        syncAll(store, [aWorkspace(), anAdmin()], plus(T0, 2000), { fence: term('a', 5, 'lease-1', '2027-01-01T00:00:00.000000Z') }),
+      ).rejects.toBeInstanceOf(FencedError);
+    });
+
+    it('the operator\'s engine carries its term into every sync', async () => {
+      const engine = new StoreEngine(store, profile);
+      engine.setLeadership(term('b', 1));
+      await engine.sync([aWorkspace(), anAdmin()], { type: 'all' }, new Date(T0));
+      engine.setLeadership(term('a', 0));
+      await expect(engine.sync([aWorkspace(), anAdmin(), aMember()], { type: 'all' }, new Date(plus(T0, 1000)))).rejects.toThrow(/term 0 of a is over/);
+      expect(await memberRow(store, 'alice@acme.example')).toBeUndefined();
+    });
   });
 });

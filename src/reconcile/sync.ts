@@ -8,6 +8,7 @@ import { checkObject, checkObjectsByObject, createObjectIndex, hasErrors } from 
 import type { ObjectIndex, RecordedObject, RecordedState, Violation } from '../rules/types.js';
 import { applyPlan, type ApplyResult } from '../store/apply.js';
 import { lastActionsOf } from '../store/audit.js';
+import { checkLeadershipFence, type LeadershipToken } from '../store/fence.js';
 import { loadCounts, loadObserved, type ObservedSelection } from '../store/observed.js';
 import type { Store } from '../store/store.js';
 import { iso } from './desired.js';
@@ -51,6 +52,11 @@ export interface SyncOptions {
    * (`gatehouse apply` and `plan`). Off: those objects are held, the rest is written.
    */
   refuseOnRuleErrors?: boolean;
+  /**
+   * The elected operator's term: the transaction aborts (FencedError) when a
+   * newer leader has written, so a deposed leader cannot write after it.
+   */
+  fence?: LeadershipToken;
 }
 
 export interface SyncResult {
@@ -272,6 +278,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
   const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
 
   const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
+    if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
     const selection: ObservedSelection = scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared);
     const observed = await loadObserved(trx, selection);
     // The rules run against what the store holds, inside the transaction that writes.

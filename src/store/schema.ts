@@ -175,6 +175,19 @@ export interface SupportGrantsTable extends SourceColumns {
   revoked_cause: string | null;
 }
 
+/** One row per lease: the leadership term that wrote last (fencing a deposed leader). */
+export interface LeadershipFenceTable {
+  name: string;
+  /** metadata.uid of the Lease: a re-created Lease starts counting transitions again. */
+  lease_uid: string;
+  /** spec.leaseTransitions when the writer acquired the Lease. */
+  transitions: IntegerColumn;
+  /** spec.acquireTime (RFC 3339 MicroTime), to order terms of different Leases. */
+  acquire_time: string;
+  holder: string;
+  updated_at: TimestampColumn;
+}
+
 export interface AuditLogTable {
   seq: IntegerColumn;
   at: TimestampColumn;
@@ -211,6 +224,7 @@ export interface Database {
   invitations: InvitationsTable;
   invitation_outbox: InvitationOutboxTable;
   support_grants: SupportGrantsTable;
+  leadership_fence: LeadershipFenceTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
 }

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { GatehouseObject, ObjectRef, Profile } from '../../model/index.js';
 import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
-import type { Store } from '../../store/index.js';
+import type { LeadershipToken, Store } from '../../store/index.js';
 import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
 import {
@@ -60,6 +60,13 @@ export class StoreEngine implements AccessEngine {
     readonly actor: string = OPERATOR_ACTOR,
   ) {}
 
+  #fence: LeadershipToken | undefined;
+
+  /** The term every later sync is fenced with (see checkLeadershipFence). */
+  setLeadership(token: LeadershipToken | undefined): void {
+    this.#fence = token;
+  }
+
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
       const result = await syncToStore(this.store, desired, {
@@ -68,6 +75,7 @@ export class StoreEngine implements AccessEngine {
         scope,
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),
+        ...(this.#fence !== undefined ? { fence: this.#fence } : {}),
       });
       const changed = result.applied ? uniqueRefs(result.plan.actions.map((a) => a.object)) : [];
       return {
