@@ -106,7 +106,7 @@ export function recordedStateOf(observed: ObservedStore): RecordedState {
     const key = refKey(row.source);
     if (!byRef.has(key)) byRef.set(key, facts);
   };
-  for (const row of observed.workspaces.values()) put('Workspace', row, { workspaceId: row.workspaceId });
+  for (const row of observed.workspaces.values()) put('Workspace', row, { workspaceId: row.workspaceId, ssoEnforced: row.ssoEnforced });
   for (const row of observed.members.values()) {
     put('Member', row, {
       email: row.email,

@@ -44,7 +44,7 @@ export const RULES = [
   rule('AllowlistAllowsAnyAddress', 'warning', ['Workspace'], 'An spec.ipAllowlist entry is 0.0.0.0/0 or ::/0, which lets every address in.'),
   rule('InvalidSsoUrl', 'error', ['Workspace'], 'spec.sso.saml.ssoUrl is not an absolute https URL without credentials.'),
   rule('InvalidSigningCertificate', 'error', ['Workspace'], 'spec.sso.saml.signingCertificate is not a PEM X.509 certificate.'),
-  rule('SigningCertificateExpired', 'warning', ['Workspace'], 'The IdP signing certificate is past its notAfter date; SSO logins will fail.'),
+  rule('SigningCertificateExpired', 'error|warning', ['Workspace'], 'The IdP signing certificate is past its notAfter date; SSO logins will fail. An error when the change turns SSO enforcement on (everyone would be locked out).'),
   rule('SigningCertificateNotYetValid', 'warning', ['Workspace'], 'The IdP signing certificate is before its notBefore date.'),
   rule('WorkspaceInUse', 'warning', ['Workspace'], 'Deleting a Workspace that Roles, Members or SupportGrants still reference.', 'deletion'),
   // Role

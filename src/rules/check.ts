@@ -97,8 +97,12 @@ function previousVersion(
  */
 export function previousFromRecord(object: GatehouseObject, recorded: RecordedObject): GatehouseObject | undefined {
   switch (object.kind) {
-    case 'Workspace':
-      return recorded.workspaceId === undefined ? object : { ...object, spec: { ...object.spec, workspaceId: recorded.workspaceId } };
+    case 'Workspace': {
+      const spec = { ...object.spec };
+      if (recorded.workspaceId !== undefined) spec.workspaceId = recorded.workspaceId;
+      if (recorded.ssoEnforced !== undefined && spec.sso !== undefined) spec.sso = { ...spec.sso, enforced: recorded.ssoEnforced };
+      return { ...object, spec };
+    }
     case 'Member': {
       const spec = { ...object.spec };
       if (recorded.email !== undefined) spec.email = recorded.email;

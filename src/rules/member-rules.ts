@@ -165,7 +165,7 @@ function checkExpiry(c: Check<Member>): void {
       'TemporaryAccessInPast',
       'warning',
       'spec.expiresAt',
-      `temporary access ended at ${text}; the member can no longer log in, so remove this Member when it is no longer needed, or set a later spec.expiresAt to extend it`,
+      `temporary access ended at ${text} (now ${c.at.toISOString()}); the member can no longer log in, so remove this Member when it is no longer needed, or set a later spec.expiresAt to extend it`,
     );
   }
 }

@@ -42,7 +42,7 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
     if (c.operation === 'CREATE') {
       c.report('SupportGrantEnded', 'error', endField, `this grant ends at ${window.endsAt.toISOString()}, which is not in the future (now ${c.at.toISOString()}); set a later end, or leave startsAt out so it starts now`);
     } else {
-      c.report('SupportGrantEnded', 'warning', endField, `support access ended at ${window.endsAt.toISOString()}; remove this SupportGrant when it is no longer needed as a record`);
+      c.report('SupportGrantEnded', 'warning', endField, `support access ended at ${window.endsAt.toISOString()} (now ${c.at.toISOString()}); remove this SupportGrant when it is no longer needed as a record`);
     }
   }
   checkScopeMember(c);

@@ -45,8 +45,9 @@ export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
  * reconciler refuse what the webhook refuses.
  */
 export interface RecordedObject {
-  /** Workspace: the workspace id its row has. */
+  /** Workspace: the workspace id its row has, and whether it enforces SSO. */
   workspaceId?: string;
+  ssoEnforced?: boolean;
   /** Member: the email and name its row has. */
   email?: string;
   displayName?: string;
