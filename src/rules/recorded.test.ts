@@ -7,7 +7,7 @@ import type { GatehouseObject, ObjectRef } from '../model/kinds.js';
 import { getDefaultProfile } from '../model/profile.js';
 import { checkObject, checkObjects } from './check.js';
 import { createObjectIndex } from './object-index.js';
-import { aMember, anAdmin, aSupportGrant, aWorkspace } from './testing/builders.js';
+import { aMember, anAdmin, aSupportGrant, aWorkspace, CERT_EXPIRED_2021 } from './testing/builders.js';
 import type { Operation, RecordedObject, RecordedState, Violation } from './types.js';
 
 const AT = new Date('2027-01-20T00:00:00Z');
@@ -241,5 +241,46 @@ describe('calendar periods', () => {
     const at = { at: new Date('2027-01-01T00:00:00Z'), profile };
     expect(show(checkObjects([ws, admin, aMember({ spec: { expiresAt: '2027-02-01T00:00:00Z' } })], at))).toEqual([]);
     expect(show(checkObjects([ws, admin, aMember({ spec: { expiresAt: '2027-02-01T00:00:01Z' } })], at))).toEqual(['error TemporaryAccessTooLong Member/alice spec.expiresAt']);
+  });
+});
+
+// The "Also" items: allowlists read as networks, SSO enforcement with a dead certificate.
+describe('IP allowlist spellings', () => {
+  const withList = (ipAllowlist: string[]) => [aWorkspace({ spec: { ipAllowlist } }), admin];
+  it.each<[string, string[], string[]]>([
+    ['two halves make every IPv4 address', ['0.0.0.0/1', '128.0.0.0/1'], ['warning AllowlistAllowsAnyAddress Workspace/acme spec.ipAllowlist']],
+    ['four quarters make every IPv6 address', ['::/2', '4000::/2', '8000::/2', 'c000::/2'], ['warning AllowlistAllowsAnyAddress Workspace/acme spec.ipAllowlist']],
+    ['halves with a gap are fine', ['0.0.0.0/1', '128.0.0.0/2'], []],
+    ['one network written two ways', ['203.0.113.0/24', '203.0.113.7/24'], ['error DuplicateListItem Workspace/acme spec.ipAllowlist[1]', 'warning CidrHostBitsSet Workspace/acme spec.ipAllowlist[1]']],
+    ['one IPv6 network with and without leading zeros', ['2001:db8::/32', '2001:0db8:0000::/32'], ['error DuplicateListItem Workspace/acme spec.ipAllowlist[1]']],
+    ['an empty list means any network', [], ['warning AllowlistAllowsAnyAddress Workspace/acme spec.ipAllowlist']],
+    ['distinct networks are fine', ['203.0.113.0/24', '198.51.100.17/32', '2001:db8::/32'], []],
+  ])('%s', (_name, list, expected) => {
+    expect(show(checkObjects(withList(list), { at: AT, profile }))).toEqual(expected);
+  });
+});
+
+describe('enforcing SSO while the IdP certificate has expired', () => {
+  const sso = (enforced: boolean) => ({ enforced, saml: { idpEntityId: 'https://idp.acme.example/metadata', ssoUrl: 'https://idp.acme.example/sso', signingCertificate: CERT_EXPIRED_2021 } });
+  const ssoAdmin = anAdmin({ spec: { loginType: 'SSO' } });
+  const enforced = aWorkspace({ spec: { sso: sso(true) } });
+  const field = 'error SigningCertificateExpired Workspace/acme spec.sso.saml.signingCertificate';
+  it('is an error when a Workspace is created enforcing it (admission)', () => {
+    const violations = checkObject(enforced, { at: AT, profile, index: createObjectIndex([ssoAdmin]), operation: 'CREATE' });
+    expect(show(violations)).toEqual([field]);
+    expect(violations[0]?.message).toContain('locked out');
+  });
+  it('is an error when an UPDATE turns enforcement on (admission)', () => {
+    const before = aWorkspace({ spec: { sso: sso(false) } });
+    const violations = checkObject(enforced, { at: AT, profile, index: createObjectIndex([before, ssoAdmin]), operation: 'UPDATE', oldObject: before });
+    expect(show(violations)).toEqual([field]);
+  });
+  it('is an error when the store recorded SSO not enforced (plan, apply, reconciler)', () => {
+    const violations = checkObjects([enforced, ssoAdmin], { at: AT, profile, recorded: recordedOf({ 'Workspace/acme': { workspaceId: 'acme', ssoEnforced: false } }) });
+    expect(show(violations)).toEqual([field]);
+  });
+  it('stays a warning once enforced with that certificate (it expired since)', () => {
+    const violations = checkObjects([enforced, ssoAdmin], { at: AT, profile, recorded: recordedOf({ 'Workspace/acme': { workspaceId: 'acme', ssoEnforced: true } }) });
+    expect(show(violations)).toEqual([field.replace('error', 'warning')]);
   });
 });
