@@ -65,6 +65,7 @@ export const RULES = [
   // SupportGrant
   rule('SupportAccessNotAllowed', 'error|warning', ['SupportGrant'], 'The Workspace forbids vendor support access (spec.supportAccess.allowed is false, the default): an error for a new grant, a warning for one that existed when support access was switched off (it is revoked).'),
   rule('SupportGrantTooLong', 'error', ['SupportGrant'], 'The grant lasts longer than the Workspace\'s spec.supportAccess.maxDuration (default 720h).'),
+  rule('SupportGrantsChained', 'warning', ['SupportGrant'], 'Grants of one Workspace follow each other without a gap and together last longer than spec.supportAccess.maxDuration.'),
   rule('SupportReadWriteNotAllowed', 'error', ['SupportGrant'], 'spec.accessLevel is ReadWrite but the Workspace\'s spec.supportAccess.allowReadWrite is not true.'),
   rule('SupportReasonMissing', 'error', ['SupportGrant'], 'spec.reason is blank.'),
   rule('DurationOrEndsAtRequired', 'error', ['SupportGrant'], 'Exactly one of spec.duration and spec.endsAt must be set.'),

@@ -284,3 +284,21 @@ describe('enforcing SSO while the IdP certificate has expired', () => {
     expect(show(violations)).toEqual([field.replace('error', 'warning')]);
   });
 });
+
+// Case 2, second half: back-to-back grants are one stretch of access.
+describe('back-to-back support grants', () => {
+  const grant = (name: string, startsAt: string, endsAt: string, revoked = false) =>
+    aSupportGrant({ name, spec: { duration: undefined, startsAt, endsAt, ...(revoked ? { revoked } : {}) } });
+  const at = { at: new Date('2026-12-01T00:00:00Z'), profile };
+  it.each<[string, GatehouseObject[], string[]]>([
+    ['two months without a gap: a warning on each, naming the other', [grant('a', '2027-01-01T00:00:00Z', '2027-02-01T00:00:00Z'), grant('b', '2027-02-01T00:00:00Z', '2027-03-01T00:00:00Z')], ['warning SupportGrantsChained SupportGrant/a spec.endsAt', 'warning SupportGrantsChained SupportGrant/b spec.endsAt']],
+    ['overlapping grants count as one stretch too', [grant('a', '2027-01-01T00:00:00Z', '2027-01-25T00:00:00Z'), grant('b', '2027-01-20T00:00:00Z', '2027-02-15T00:00:00Z')], ['warning SupportGrantsChained SupportGrant/a spec.endsAt', 'warning SupportGrantsChained SupportGrant/b spec.endsAt']],
+    ['a gap between them: nothing', [grant('a', '2027-01-01T00:00:00Z', '2027-02-01T00:00:00Z'), grant('b', '2027-02-02T00:00:00Z', '2027-03-01T00:00:00Z')], []],
+    ['within one month together: nothing', [grant('a', '2027-01-01T00:00:00Z', '2027-01-15T00:00:00Z'), grant('b', '2027-01-15T00:00:00Z', '2027-02-01T00:00:00Z')], []],
+    ['a revoked grant does not count', [grant('a', '2027-01-01T00:00:00Z', '2027-02-01T00:00:00Z', true), grant('b', '2027-02-01T00:00:00Z', '2027-03-01T00:00:00Z')], []],
+  ])('%s', (_name, grants, expected) => {
+    const violations = checkObjects([aWorkspace(), admin, ...grants], at);
+    expect(show(violations)).toEqual(expected);
+    if (expected.length > 0) expect(violations[0]?.message).toContain('b');
+  });
+});

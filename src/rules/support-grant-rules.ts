@@ -5,7 +5,7 @@ import { instantMs } from '../model/time.js';
 import { describeLimit, formatDuration, limitEnd, tryParseDuration } from '../model/duration.js';
 import { supportAccessLevel, supportGrantWindow } from '../model/policy.js';
 import { SUPPORT_GRANT_MAX_DURATION, type SupportGrant } from '../model/support-grant.js';
-import { describe, type Check } from './check-context.js';
+import { describe, listNames, type Check } from './check-context.js';
 import { duplicateItems, immutableFields, workspaceFor, workspaceRefImmutable } from './common-rules.js';
 import { namespaceOf, workspaceNameOf } from './object-index.js';
 
@@ -77,6 +77,7 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
     );
   }
   if (window !== undefined) {
+    checkChainedGrants(c, window, policy.supportMaxDurationMs);
     const real = realWindow(c, window);
     const length = real.endsAt.getTime() - real.startsAt.getTime();
     if (real.endsAt.getTime() > limitEnd(real.startsAt, policy.supportMaxDurationMs).getTime()) {
@@ -88,6 +89,56 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
       );
     }
   }
+}
+
+/**
+ * Grants of one workspace that follow each other without a gap are one stretch
+ * of support access: warn, naming them, when the stretch is longer than one
+ * grant may be (a month split into back-to-back grants is still two months).
+ */
+function checkChainedGrants(c: Check<SupportGrant>, window: { startsAt: Date; endsAt: Date }, maxMs: number): void {
+  const namespace = namespaceOf(c.object);
+  const intervals: Array<{ name: string; start: number; end: number }> = [];
+  for (const grant of c.world.inWorkspace('SupportGrant', namespace, c.object.spec.workspaceRef.name)) {
+    if (grant.spec.revoked === true) continue;
+    const mine = grant.metadata.name === c.object.metadata.name;
+    const recordedStart = mine ? c.recorded?.startsAt : c.world.recordOf(grant)?.startsAt;
+    const created = grant.metadata.creationTimestamp ?? recordedStart;
+    const createdMs = instantMs(created);
+    const w = mine ? window : supportGrantWindow(grant, Number.isNaN(createdMs) ? c.at : new Date(createdMs));
+    if (w !== undefined) intervals.push({ name: grant.metadata.name, start: w.startsAt.getTime(), end: w.endsAt.getTime() });
+  }
+  intervals.sort((a, b) => a.start - b.start || a.end - b.end);
+  // The run of touching or overlapping windows that holds this grant.
+  let run: typeof intervals = [];
+  let runEnd = Number.NEGATIVE_INFINITY;
+  let found: typeof intervals | undefined;
+  let foundEnd = 0;
+  for (const interval of intervals) {
+    if (interval.start > runEnd) {
+      if (found === undefined && run.some((i) => i.name === c.object.metadata.name)) {
+        found = run;
+        foundEnd = runEnd;
+      }
+      run = [];
+    }
+    run.push(interval);
+    runEnd = Math.max(runEnd, interval.end);
+  }
+  if (found === undefined && run.some((i) => i.name === c.object.metadata.name)) {
+    found = run;
+    foundEnd = runEnd;
+  }
+  if (found === undefined || found.length < 2) return;
+  const start = found[0]?.start ?? 0;
+  if (foundEnd <= limitEnd(new Date(start), maxMs).getTime()) return;
+  const others = found.filter((i) => i.name !== c.object.metadata.name).map((i) => i.name);
+  c.report(
+    'SupportGrantsChained',
+    'warning',
+    c.object.spec.endsAt !== undefined ? 'spec.endsAt' : 'spec.duration',
+    `this grant and ${listNames(others)} follow each other without a gap, giving support access from ${new Date(start).toISOString()} to ${new Date(foundEnd).toISOString()}, longer than the ${describeLimit(maxMs)} one grant may last; leave a gap, or make sure the extension was intended`,
+  );
 }
 
 /**
