@@ -1,8 +1,10 @@
-// Access survives no deletion the operator did not see: a Member deleted while
-// no operator ran (its finalizer stripped by hand) loses its row when the next
-// operator starts leading and on every resync, audited; deletionPolicy Orphan
-// leaves the row unmanaged. The real engine on a SQLite store, the real client
-// against the fake API server, a manual clock.
+// The operator ends access when it must, with the real engine on a SQLite
+// store, the real client against the fake API server and a manual clock:
+// - a Member deleted while no operator ran (its finalizer stripped by hand)
+//   loses its row when the next operator starts leading and on every resync,
+//   audited; deletionPolicy Orphan leaves the row unmanaged;
+// - support access switched off revokes the workspace's grants, with status;
+// - an email edit that got past admission is held, with status, store unchanged.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,5 +145,60 @@ describe('objects deleted while no operator watched', () => {
     clock.advance(60_000);
     await until('carl\'s row is gone after the resync', async () => (await memberRow(db, 'carl@example.com')) === undefined);
     expect(await memberRow(db, 'bob@example.com')).toMatchObject({ managed: 1 });
+  });
+});
+
+describe('the reconciler with no webhook in front', () => {
+  async function startOperator(clock: ManualClock) {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-revoke-'));
+    fake = await FakeApiServer.start({ now: () => clock.now() });
+    store = await openStore(join(dir, 'store.db'));
+    operator = await Operator.start({
+      kubeConfig: fake.kubeConfig(),
+      engine: new StoreEngine(store, getDefaultProfile()),
+      profile: getDefaultProfile(),
+      clock,
+      leaderElection: false,
+      storePollMs: 0,
+      resyncPeriodMs: 600_000,
+      log: silentLogger(),
+    });
+    await operator.controller.waitForSync(5000);
+    return { client: new KubeClient(fake.kubeConfig()), db: store };
+  }
+  const status = (kind: string, name: string) =>
+    (fake?.get(API_VERSION, kind, NS, name)?.status ?? {}) as { phase?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
+
+  it('case 1: switching support access off revokes the grant at once; status says why', async () => {
+    const clock = new ManualClock('2027-01-01T00:00:00.000Z');
+    const { client, db } = await startOperator(clock);
+    const on = { ...workspace, spec: { ...workspace.spec, supportAccess: { allowed: true } } };
+    await client.create(gatehouseResource('Workspace'), NS, on);
+    await client.create(gatehouseResource('SupportGrant'), NS, {
+      apiVersion: API_VERSION,
+      kind: 'SupportGrant',
+      metadata: { name: 'ticket-1', namespace: NS },
+      spec: { workspaceRef: { name: 'acme' }, grantee: { type: 'SupportTeam' }, scope: { type: 'Workspace' }, duration: '168h', reason: 'Export totals differ.' },
+    });
+    await until('the grant is Active', async () => status('SupportGrant', 'ticket-1').phase === 'Active');
+    await client.patch(gatehouseResource('Workspace'), NS, 'acme', { spec: { supportAccess: { allowed: false } } }, { type: 'merge' });
+    await until('the grant is Revoked', async () => status('SupportGrant', 'ticket-1').phase === 'Revoked');
+    const ready = status('SupportGrant', 'ticket-1').conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'SupportAccessOff' });
+    expect(ready?.message).toContain('switched vendor support access off');
+    expect(await db.db.selectFrom('support_grants').select(['state', 'revoked_cause']).executeTakeFirst()).toEqual({ state: 'Revoked', revoked_cause: 'SupportAccessOff' });
+  });
+
+  it('case 3: an email edit that got past admission is held; the store keeps the old row', async () => {
+    const clock = new ManualClock('2027-01-01T00:00:00.000Z');
+    const { client, db } = await startOperator(clock);
+    await client.create(gatehouseResource('Workspace'), NS, workspace);
+    await client.create(gatehouseResource('Member'), NS, member('ann'));
+    await until('ann is Invited', async () => status('Member', 'ann').phase === 'Invited');
+    await client.patch(gatehouseResource('Member'), NS, 'ann', { spec: { email: 'ann.new@example.com' } }, { type: 'merge' });
+    await until('ann is held', async () => status('Member', 'ann').conditions?.some((c) => c.type === 'RulesSatisfied' && c.reason === 'ImmutableFieldChanged') === true);
+    expect(status('Member', 'ann').conditions?.find((c) => c.type === 'Synced')).toMatchObject({ status: 'False', reason: 'ImmutableFieldChanged' });
+    expect(await memberRow(db, 'ann@example.com')).toMatchObject({ managed: 1 });
+    expect(await memberRow(db, 'ann.new@example.com')).toBeUndefined();
   });
 });
