@@ -123,6 +123,15 @@ forEachDialect('engine: revocation that sticks', (dialect) => {
       expect(new Date(String((await memberRow(store, 'carol@acme.example'))?.invitation_expires_at)).toISOString()).toBe(end);
       await syncAll(store, [workspace, anAdmin(), aMember({ name: 'carol', spec: { expiresAt: end, invitation: { resend: 1 } } })], plus(T0, DAY));
       expect(new Date(String((await memberRow(store, 'carol@acme.example'))?.invitation_expires_at)).toISOString()).toBe(end);
+      // Access cut shorter while the invitation waits: the invitation ends with it, same token.
+      const before = await memberRow(store, 'carol@acme.example');
+      const sooner = '2027-03-01T00:00:00.000Z';
+      const result = await syncAll(store, [workspace, anAdmin(), aMember({ name: 'carol', spec: { expiresAt: sooner, invitation: { resend: 1 } } })], plus(T0, 2 * DAY));
+      expect(ops(result)).toEqual(['member.update acme/carol@acme.example']);
+      const after = await memberRow(store, 'carol@acme.example');
+      expect(new Date(String(after?.invitation_expires_at)).toISOString()).toBe(sooner);
+      expect(after?.token_hash).toBe(before?.token_hash);
+      expect(ops(await syncAll(store, [workspace, anAdmin(), aMember({ name: 'carol', spec: { expiresAt: sooner, invitation: { resend: 1 } } })], plus(T0, 3 * DAY)))).toEqual([]);
     });
   });
 

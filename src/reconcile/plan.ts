@@ -632,6 +632,18 @@ class Planner {
           };
     }
     if (lifecycle?.invitation !== undefined) next = { ...next, invitation: lifecycle.invitation };
+    // Access made to end sooner: a waiting invitation ends with it, never after.
+    let shortenedInvitation: InvitationRecord | undefined;
+    if (
+      lifecycle === undefined &&
+      update !== undefined &&
+      next.invitation?.state === 'Waiting' &&
+      next.expiresAt !== undefined &&
+      next.invitation.expiresAt > next.expiresAt
+    ) {
+      shortenedInvitation = { ...next.invitation, expiresAt: next.expiresAt };
+      next = { ...next, invitation: shortenedInvitation };
+    }
     const state = memberStateAt(next, this.at).state;
     if (lifecycle === undefined && state === 'Expired' && observed.state !== 'Expired' && accessEnded) {
       lifecycle = { op: 'expire', reason: `temporary access ended at ${next.expiresAt}` };
@@ -652,9 +664,13 @@ class Planner {
         ...common,
         reason,
         drift: update?.drift ?? (stateChange.length > 0 && !accepted),
-        changes,
+        changes:
+          shortenedInvitation !== undefined
+            ? [...changes, { field: 'invitation.expiresAt', from: observed.invitation?.expiresAt ?? null, to: shortenedInvitation.expiresAt }]
+            : changes,
         record: next,
         before: observed,
+        ...(shortenedInvitation !== undefined ? { invitation: shortenedInvitation } : {}),
       });
       status = 'changed';
     }
