@@ -94,6 +94,22 @@ forEachDialect('engine: revocation that sticks', (dialect) => {
     });
   });
 
+  describe('stretching a grant (case 2)', () => {
+    it('measures an endsAt-only grant from when it really started: moving endsAt on day 19 to day 45 is refused', async () => {
+      const grant = (endsAt: string) => aSupportGrant({ name: 'ticket-1', spec: { duration: undefined, endsAt } });
+      await syncAll(store, [aWorkspace(), anAdmin(), grant('2027-01-25T00:00:00Z')], T0);
+      const day19 = plus(T0, 19 * DAY);
+      await expect(syncAll(store, [aWorkspace(), anAdmin(), grant('2027-02-15T00:00:00Z')], day19, { refuseOnRuleErrors: true })).rejects.toMatchObject({
+        violations: [expect.objectContaining({ ruleId: 'SupportGrantTooLong', field: 'spec.endsAt' })],
+      });
+      const held = await syncAll(store, [aWorkspace(), anAdmin(), grant('2027-02-15T00:00:00Z')], day19);
+      // (The admin's week-old invitation expires meanwhile; the grant is not touched.)
+      expect(ops(held).filter((op) => op.startsWith('supportGrant'))).toEqual([]);
+      const row = await store.db.selectFrom('support_grants').select(['ends_at']).where('name', '=', 'ticket-1').executeTakeFirst();
+      expect(new Date(String(row?.ends_at)).toISOString()).toBe('2027-01-25T00:00:00.000Z');
+    });
+  });
+
   describe('going back on a revocation or a resend (case 4)', () => {
     it('reports RevokedGrantReinstated and InvitationResendDecreased where the webhook would', async () => {
       const grant = aSupportGrant({ name: 'ticket-1' });
