@@ -107,8 +107,10 @@ export function recordedStateOf(observed: ObservedStore): RecordedState {
     if (!byRef.has(key)) byRef.set(key, facts);
   };
   for (const row of observed.workspaces.values()) put('Workspace', row, { workspaceId: row.workspaceId, ssoEnforced: row.ssoEnforced });
+  for (const row of observed.roles.values()) put('Role', row, { workspaceId: row.workspaceId });
   for (const row of observed.members.values()) {
     put('Member', row, {
+      workspaceId: row.workspaceId,
       email: row.email,
       displayName: row.displayName,
       ...(row.invitation !== undefined ? { invitationResend: row.invitation.resendRequested } : {}),
@@ -116,7 +118,7 @@ export function recordedStateOf(observed: ObservedStore): RecordedState {
     });
   }
   for (const row of observed.grants.values()) {
-    put('SupportGrant', row, { startsAt: row.startsAt, revokedByDeclaration: row.revokedAt !== undefined && row.revokedCause !== 'SupportAccessOff' });
+    put('SupportGrant', row, { workspaceId: row.workspaceId, startsAt: row.startsAt, revokedByDeclaration: row.revokedAt !== undefined && row.revokedCause !== 'SupportAccessOff' });
   }
   return { of: (ref) => byRef.get(refKey(ref)) };
 }

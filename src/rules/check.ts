@@ -83,7 +83,7 @@ function previousVersion(
   if (operation === undefined) {
     // Declared state against a store: what was applied is the previous version.
     const recorded = world.recordOf(object);
-    return recorded === undefined ? undefined : previousFromRecord(object, recorded);
+    return recorded === undefined ? undefined : previousFromRecord(object, recorded, world);
   }
   if (operation !== 'UPDATE') return undefined;
   const candidate = oldObject ?? world.storedVersionOf(object);
@@ -95,7 +95,11 @@ function previousVersion(
  * The object as the identity store last had it: the declaration with the
  * recorded values of the fields the rules compare across a change.
  */
-export function previousFromRecord(object: GatehouseObject, recorded: RecordedObject): GatehouseObject | undefined {
+export function previousFromRecord(object: GatehouseObject, recorded: RecordedObject, world: RuleWorld): GatehouseObject | undefined {
+  if (object.kind !== 'Workspace' && recorded.workspaceId !== undefined) {
+    const workspaceRef = recordedWorkspaceRef(object, recorded.workspaceId, world);
+    if (workspaceRef !== object.spec.workspaceRef.name) object = { ...object, spec: { ...object.spec, workspaceRef: { name: workspaceRef } } } as typeof object;
+  }
   switch (object.kind) {
     case 'Workspace': {
       const spec = { ...object.spec };
@@ -115,6 +119,23 @@ export function previousFromRecord(object: GatehouseObject, recorded: RecordedOb
     case 'Role':
       return object;
   }
+}
+
+/**
+ * The name of the Workspace an object's row was written under: its declared
+ * Workspace when that is the one the store has the row in (by the Workspace's
+ * own record, so a Workspace whose id was edited does not move its members),
+ * else the declared Workspace with that id, else the id itself.
+ */
+function recordedWorkspaceRef(object: Exclude<GatehouseObject, Workspace>, workspaceId: string, world: RuleWorld): string {
+  const namespace = namespaceOf(object);
+  const current = world.find('Workspace', namespace, object.spec.workspaceRef.name);
+  if (current !== undefined && (world.recordOf(current)?.workspaceId ?? current.spec?.workspaceId) === workspaceId) return object.spec.workspaceRef.name;
+  if (current !== undefined && current.spec?.workspaceId === workspaceId) return object.spec.workspaceRef.name;
+  const other = world
+    .listWorkspaces(namespace)
+    .find((w) => (world.recordOf(w)?.workspaceId ?? w.spec?.workspaceId) === workspaceId);
+  return other?.metadata.name ?? `(the workspace with id ${workspaceId})`;
 }
 
 /**

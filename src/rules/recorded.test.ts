@@ -61,6 +61,18 @@ const cases: RecordedCase[] = [
     expected: ['error ImmutableFieldChanged Workspace/acme spec.workspaceId'],
   },
   {
+    name: 'a member moved to another workspace after apply',
+    objects: [aWorkspace(), aWorkspace({ name: 'other', spec: { workspaceId: 'other' } }), admin, anAdmin({ spec: { workspaceRef: { name: 'other' } }, name: 'boss' }), aMember({ spec: { workspaceRef: { name: 'other' } } })],
+    recorded: { 'Workspace/acme': { workspaceId: 'acme' }, 'Member/alice': { workspaceId: 'acme', email: 'alice@acme.example', displayName: 'Person alice' } },
+    expected: ['error ImmutableFieldChanged Member/alice spec.workspaceRef.name'],
+  },
+  {
+    name: 'a workspace id edited reports the Workspace only, not each of its members',
+    objects: [aWorkspace({ spec: { workspaceId: 'acme-2' } }), admin, aMember()],
+    recorded: { 'Workspace/acme': { workspaceId: 'acme' }, 'Member/alice': { workspaceId: 'acme', email: 'alice@acme.example', displayName: 'Person alice' } },
+    expected: ['error ImmutableFieldChanged Workspace/acme spec.workspaceId'],
+  },
+  {
     name: 'unchanged fields are not reported',
     objects: [aWorkspace(), admin, aMember()],
     recorded: { 'Workspace/acme': { workspaceId: 'acme' }, 'Member/alice': { email: 'alice@acme.example', displayName: 'Person alice' } },

@@ -45,8 +45,9 @@ export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
  * reconciler refuse what the webhook refuses.
  */
 export interface RecordedObject {
-  /** Workspace: the workspace id its row has, and whether it enforces SSO. */
+  /** The workspace id its row has (a Workspace's own; the one a Role, Member or grant was written under). */
   workspaceId?: string;
+  /** Workspace: whether it enforces SSO. */
   ssoEnforced?: boolean;
   /** Member: the email and name its row has. */
   email?: string;

@@ -98,6 +98,11 @@ export class RuleWorld {
     return this.recorded?.of({ kind: object.kind, namespace: namespaceOf(object), name: nameOf(object) });
   }
 
+  /** The Workspaces of a namespace, readable or not. */
+  listWorkspaces(namespace: string): readonly Workspace[] {
+    return this.#index.list('Workspace', namespace);
+  }
+
   /** A stored version of the overlay object, if the index holds one. */
   storedVersionOf<K extends Kind>(object: ObjectOfKind<K>): ObjectOfKind<K> | undefined {
     const stored = this.#index.get(object.kind as K, namespaceOf(object), nameOf(object));
