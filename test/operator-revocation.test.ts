@@ -202,3 +202,55 @@ describe('the reconciler with no webhook in front', () => {
     expect(await memberRow(db, 'ann.new@example.com')).toBeUndefined();
   });
 });
+
+describe('a deposed leader cannot write (case 6)', () => {
+  it('once a newer term has written to the store, the old leader\'s reconciles fail and write nothing', async () => {
+    const clock = new ManualClock('2027-01-01T00:00:00.000Z');
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-fence-'));
+    fake = await FakeApiServer.start({ now: () => clock.now() });
+    const client = new KubeClient(fake.kubeConfig());
+    const dsn = join(dir, 'store.db');
+    store = await openStore(dsn);
+    const db = store;
+    operator = await Operator.start({
+      kubeConfig: fake.kubeConfig(),
+      engine: new StoreEngine(store, getDefaultProfile()),
+      profile: getDefaultProfile(),
+      clock,
+      leaderElection: { namespace: 'gatehouse-system', identity: 'a' },
+      storePollMs: 0,
+      resyncPeriodMs: 600_000,
+      log: silentLogger(),
+    });
+    await until('a leads', async () => operator?.isLeader === true);
+    await client.create(gatehouseResource('Workspace'), NS, workspace);
+    await client.create(gatehouseResource('Member'), NS, member('ann'));
+    await until('ann is in the store', async () => (await memberRow(db, 'ann@example.com')) !== undefined);
+    const fence = await db.db.selectFrom('leadership_fence').selectAll().executeTakeFirstOrThrow();
+    expect(fence).toMatchObject({ name: 'gatehouse-system/gatehouse-operator', holder: 'a' });
+
+    // Another replica took over (as a hung renewal would let it) and wrote with its newer term.
+    const other = await openStore(dsn);
+    try {
+      const successor = new StoreEngine(other, getDefaultProfile());
+      successor.setLeadership({
+        lease: fence.name,
+        leaseUid: fence.lease_uid,
+        transitions: Number(fence.transitions) + 1,
+        acquireTime: '2027-01-01T00:00:20.000000Z',
+        holder: 'b',
+      });
+      await successor.sync([], { type: 'objects', refs: [] }, clock.now());
+    } finally {
+      await other.close();
+    }
+    await client.create(gatehouseResource('Member'), NS, member('bob'));
+    await until('bob\'s reconcile is refused', async () =>
+      ((fake?.get(API_VERSION, 'Member', NS, 'bob')?.status as { conditions?: Array<{ type: string; message: string }> } | undefined)?.conditions ?? []).some(
+        (c) => c.type === 'Synced' && c.message.includes('is over'),
+      ),
+    );
+    expect(await memberRow(db, 'bob@example.com')).toBeUndefined();
+  });
+});
+
