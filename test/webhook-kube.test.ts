@@ -153,6 +153,26 @@ describe('the webhook with the default authorizer (SubjectAccessReviews through 
     expect((await send('system:serviceaccount:argocd:argocd-application-controller', 'manager')).allowed).toBe(true);
   });
 
+  it.each([
+    ['removes an admin\'s expiresAt (temporary becomes permanent)', '2027-01-01T00:00:00Z', undefined, 'spec.expiresAt'],
+    ['moves an expired admin\'s expiresAt from 2020 to 2099', '2020-01-01T00:00:00Z', '2099-01-01T00:00:00Z', 'spec.expiresAt'],
+  ])('refuses a user who may assign only viewer and editor when she %s', async (_name, before, after, field) => {
+    fake.setAuthorizer(rbac(['jane assign roles/editor', 'jane assign roles/viewer', 'gitops assign roles/admin']));
+    const oldObject = anAdmin({ name: 'root', spec: { expiresAt: before } });
+    const object = anAdmin({ name: 'root', spec: { expiresAt: after } });
+    const update = async (user: string) => {
+      const body = anAdmissionReview({ operation: 'UPDATE', object, oldObject, user: { username: user, groups: ['system:authenticated'] }, now: clock.now() });
+      return ((await httpsJson(`${webhook.url}/validate`, { ca, body })).json as AdmissionReviewResponse).response;
+    };
+    const denied = await update('jane');
+    expect(denied.allowed).toBe(false);
+    expect(denied.status?.code).toBe(403);
+    expect(denied.status?.details?.causes?.[0]).toMatchObject({ reason: 'PrivilegeEscalation', field });
+    expect(denied.status?.message).toContain('resourceNames: ["admin"]');
+    // Whoever may give the admin role may extend it.
+    expect((await update('gitops')).allowed).toBe(true);
+  });
+
   it('fails closed when the API server does not answer', async () => {
     fake.failNext('POST', /subjectaccessreviews/, 503, { times: 1 });
     fake.setAuthorizer(() => ({ allowed: true }));

@@ -167,6 +167,12 @@ const CASES: Case[] = [
     errors: ['SupportAccessNotAllowed'],
   },
   { name: 'SupportGrantTooLong', review: { operation: 'CREATE', object: aSupportGrant({ spec: { duration: '1000h' } }) }, errors: ['SupportGrantTooLong'] },
+  {
+    name: 'SupportGrantsChained (a warning)',
+    review: { operation: 'CREATE', object: aSupportGrant({ name: 'ticket-2', spec: { duration: undefined, startsAt: at(601 * HOUR), endsAt: at(1201 * HOUR) } }) },
+    cluster: [...base, aSupportGrant({ spec: { duration: undefined, startsAt: at(HOUR), endsAt: at(601 * HOUR) } })],
+    warnings: ['SupportGrantsChained'],
+  },
   { name: 'SupportReadWriteNotAllowed', review: { operation: 'CREATE', object: aSupportGrant({ spec: { accessLevel: 'ReadWrite' } }) }, errors: ['SupportReadWriteNotAllowed'] },
   { name: 'SupportReasonMissing', review: { operation: 'CREATE', object: aSupportGrant({ spec: { reason: '   ' } }) }, errors: ['SupportReasonMissing'] },
   { name: 'DurationOrEndsAtRequired', review: { operation: 'CREATE', object: aSupportGrant({ spec: { endsAt: at(HOUR) } }) }, errors: ['DurationOrEndsAtRequired'] },

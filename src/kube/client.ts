@@ -159,13 +159,29 @@ class PooledAuthentication implements SecurityAuthentication {
   }
 }
 
-function makeCustomObjectsApi(kubeConfig: KubeConfig): CustomObjectsApi {
+/**
+ * How long one API call (not a watch) may take before it is abandoned. A call
+ * that hangs must not hold anything up: a lease renewal stuck in flight would
+ * otherwise keep a deposed leader believing it leads.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+function makeCustomObjectsApi(kubeConfig: KubeConfig, requestTimeoutMs: number): CustomObjectsApi {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the Kubernetes configuration names no current cluster');
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: new PooledAuthentication(kubeConfig) },
     middleware: [setHeaderMiddleware('User-Agent', 'gatehouse-operator')],
+    promiseMiddleware: [
+      {
+        pre: async (context: RequestContext) => {
+          context.setSignal(AbortSignal.timeout(requestTimeoutMs));
+          return context;
+        },
+        post: async (response) => response,
+      },
+    ],
   });
   return new CustomObjectsApi(configuration);
 }
@@ -174,8 +190,11 @@ export class KubeClient {
   readonly #api: CustomObjectsApi;
   readonly #watch: Watch;
 
-  constructor(readonly kubeConfig: KubeConfig) {
-    this.#api = makeCustomObjectsApi(kubeConfig);
+  constructor(
+    readonly kubeConfig: KubeConfig,
+    options: { requestTimeoutMs?: number } = {},
+  ) {
+    this.#api = makeCustomObjectsApi(kubeConfig, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.#watch = new Watch(kubeConfig);
   }
 

@@ -144,3 +144,96 @@ describe('LeaderElector against the fake API server', () => {
     }
   });
 });
+
+describe('two leaders at once: a renewal that hangs', () => {
+  let fake: FakeApiServer;
+  let clock: ManualClock;
+  let electors: LeaderElector[];
+  const stalled = new Set<string>();
+
+  /** The real client, whose lease calls never answer while its identity is stalled (a partitioned or paused replica). */
+  function stallableClient(identity: string): KubeClient {
+    const client = new KubeClient(fake.kubeConfig());
+    const hang = <T>(call: () => Promise<T>): Promise<T> => (stalled.has(identity) ? new Promise<T>(() => undefined) : call());
+    return Object.assign(Object.create(client) as KubeClient, {
+      get: (...args: Parameters<KubeClient['get']>) => hang(() => client.get(...args)),
+      replace: (...args: Parameters<KubeClient['replace']>) => hang(() => client.replace(...args)),
+      create: (...args: Parameters<KubeClient['create']>) => hang(() => client.create(...args)),
+    });
+  }
+
+  function candidate(identity: string) {
+    const elector = new LeaderElector({
+      client: stallableClient(identity),
+      namespace: 'gatehouse-system',
+      identity,
+      clock,
+      onStartedLeading: () => undefined,
+      onStoppedLeading: () => undefined,
+    });
+    electors.push(elector);
+    return elector;
+  }
+
+  beforeEach(async () => {
+    fake = await FakeApiServer.start();
+    clock = new ManualClock();
+    electors = [];
+    stalled.clear();
+  });
+  afterEach(async () => {
+    stalled.clear();
+    for (const e of electors) void e.stop();
+    await fake.stop();
+  });
+
+  it('the old leader steps down at its renew deadline although its renewal never returns; never two leaders', async () => {
+    const a = candidate('a');
+    a.start();
+    await until(() => a.isLeader, 'a to lead');
+    const b = candidate('b');
+    b.start();
+    await settle();
+    const tokenA = a.token;
+    stalled.add('a');
+    let bothLed = false;
+    // Two-second steps past the lease duration; b takes over once a's record is 15 s old.
+    for (let step = 0; step < 12 && !b.isLeader; step += 1) {
+      clock.advance(2000);
+      await settle();
+      if (a.isLeader && b.isLeader) bothLed = true;
+    }
+    expect(a.isLeader).toBe(false);
+    expect(b.isLeader).toBe(true);
+    expect(bothLed).toBe(false);
+    // b's term is newer: its store writes fence a's out (src/store/fence.ts).
+    expect(b.token?.transitions).toBeGreaterThan(tokenA?.transitions ?? Number.POSITIVE_INFINITY);
+    expect(b.token?.leaseUid).toBe(tokenA?.leaseUid);
+  });
+});
+
+describe('KubeClient', () => {
+  it('abandons a call the API server never answers, after its timeout', async () => {
+    const { createServer } = await import('node:net');
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { LEASE_RESOURCE } = await import('./client.js');
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => sockets.add(socket)); // accepts, never answers (not even TLS)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'silent', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'nobody', token: 'x' }],
+      contexts: [{ name: 'silent', cluster: 'silent', user: 'nobody' }],
+      currentContext: 'silent',
+    });
+    try {
+      const client = new KubeClient(kubeConfig, { requestTimeoutMs: 100 });
+      await expect(client.get(LEASE_RESOURCE, 'gatehouse-system', 'gatehouse-operator')).rejects.toThrow(/timeout/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
+});

@@ -3,7 +3,11 @@
 //   holder has not renewed it for leaseDuration, timed by when THIS process saw
 //   the record change (so clock skew between nodes does not matter);
 // - the leader renews every retryPeriod; if it cannot renew for renewDeadline
-//   it stops leading at once;
+//   it stops leading at once, on a timer of its own: a renewal that hangs does
+//   not hold the step-down back (every API call also has a timeout);
+// - the term it acquired (the Lease's uid and leaseTransitions) fences its
+//   store writes (src/store/fence.ts), so a leader deposed without noticing
+//   cannot write after its successor;
 // - writes use the lease's resourceVersion, so two candidates never both win;
 // - on graceful shutdown the leader releases the lease (no holder), and the
 //   next candidate takes it on its next try instead of waiting out the lease.
@@ -11,6 +15,7 @@
 import { errorMessage } from '../util/errors.js';
 import type { Cancel, Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import type { LeadershipToken } from '../store/fence.js';
 import { isConflict, isNotFound, LEASE_RESOURCE, type KubeClient, type KubeObject } from './client.js';
 
 export interface LeaderElectionTiming {
@@ -78,7 +83,9 @@ export class LeaderElector {
   #observedAt = 0;
   #observedHolder = '';
   #cancelTick: Cancel | undefined;
+  #cancelDeadline: Cancel | undefined;
   #attempt: Promise<void> | undefined;
+  #token: LeadershipToken | undefined;
   #stopped = true;
 
   constructor(options: LeaderElectionOptions) {
@@ -102,6 +109,11 @@ export class LeaderElector {
     return this.#options.identity;
   }
 
+  /** The term this replica holds (set when it acquires the Lease), for fencing its store writes. */
+  get token(): LeadershipToken | undefined {
+    return this.#token;
+  }
+
   /** Starts trying at once, then every retry period. */
   start(): void {
     if (!this.#stopped) return;
@@ -114,6 +126,8 @@ export class LeaderElector {
     this.#stopped = true;
     this.#cancelTick?.();
     this.#cancelTick = undefined;
+    this.#cancelDeadline?.();
+    this.#cancelDeadline = undefined;
     await this.#attempt;
     const holding = this.#holding || this.#leader;
     this.#setLeader(false);
@@ -140,6 +154,9 @@ export class LeaderElector {
     if (this.#stopped) return;
     if (acquired) {
       this.#lastRenewAt = now;
+      // A renewal that came back after the deadline had passed (the call hung) does not make this replica lead again at once.
+      if (this.#options.clock.now().getTime() - now >= this.#timing.renewDeadlineMs) return;
+      this.#armDeadline(now);
       if (!this.#leader) this.#setLeader(true);
       return;
     }
@@ -150,6 +167,23 @@ export class LeaderElector {
         this.#setLeader(false);
       }
     }
+  }
+
+  /**
+   * Steps down renewDeadline after the last successful renewal unless another
+   * renewal moves it: a timer of its own, independent of calls in flight.
+   */
+  #armDeadline(renewedAt: number): void {
+    this.#cancelDeadline?.();
+    const due = renewedAt + this.#timing.renewDeadlineMs - this.#options.clock.now().getTime();
+    this.#cancelDeadline = this.#options.clock.schedule(Math.max(0, due), () => {
+      this.#cancelDeadline = undefined;
+      if (this.#leader && this.#options.clock.now().getTime() - this.#lastRenewAt >= this.#timing.renewDeadlineMs) {
+        this.#log.warn({ lease: `${this.#options.namespace}/${this.name}` }, 'leader election: could not renew within the renew deadline');
+        this.#holding = false;
+        this.#setLeader(false);
+      }
+    });
   }
 
   #setLeader(leader: boolean): void {
@@ -174,7 +208,7 @@ export class LeaderElector {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        await client.create(LEASE_RESOURCE, namespace, {
+        const created = await client.create<Lease>(LEASE_RESOURCE, namespace, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name: this.name, namespace },
@@ -187,6 +221,7 @@ export class LeaderElector {
           },
         });
         this.#observe({ holderIdentity: identity }, now);
+        this.#token = this.#tokenOf(created);
         return true;
       } catch (createErr) {
         if (isConflict(createErr)) return false;
@@ -205,14 +240,26 @@ export class LeaderElector {
       renewTime: microTime(new Date(now)),
       leaseTransitions: holder === identity ? (record.leaseTransitions ?? 0) : (record.leaseTransitions ?? 0) + 1,
     };
+    let written: Lease;
     try {
-      await client.replace(LEASE_RESOURCE, namespace, this.name, { ...lease, spec });
+      written = await client.replace<Lease>(LEASE_RESOURCE, namespace, this.name, { ...lease, spec });
     } catch (err) {
       if (isConflict(err)) return false;
       throw err;
     }
     this.#observe(spec, now);
+    this.#token = this.#tokenOf(written);
     return true;
+  }
+
+  #tokenOf(lease: Lease): LeadershipToken {
+    return {
+      lease: `${this.#options.namespace}/${this.name}`,
+      leaseUid: lease.metadata?.uid ?? '',
+      transitions: lease.spec?.leaseTransitions ?? 0,
+      acquireTime: lease.spec?.acquireTime ?? '',
+      holder: this.#options.identity,
+    };
   }
 
   #observe(record: LeaseSpec, now: number): void {

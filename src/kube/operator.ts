@@ -103,7 +103,11 @@ export class Operator {
         clock,
         ...(settings.timing ? { timing: settings.timing } : {}),
         log: this.#log,
-        onStartedLeading: () => this.#lead(),
+        onStartedLeading: () => {
+          // Every store write of this term is fenced with it (a successor's term wins).
+          options.engine.setLeadership?.(this.#elector?.token);
+          this.#lead();
+        },
         onStoppedLeading: () => {
           // Stop at once: keys not started are dropped; the next leader lists everything anyway.
           void this.controller.stopReconciling({ drop: true });

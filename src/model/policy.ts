@@ -2,6 +2,7 @@
 // The CRDs default the same fields on the API server; files read by
 // `gatehouse validate` are not defaulted, so everything reads them through here.
 import { tryParseDuration } from './duration.js';
+import { parseInstant } from './time.js';
 import type { AccessLevel } from './support-grant.js';
 import type { LoginType, Member } from './member.js';
 import type { SupportGrant } from './support-grant.js';
@@ -91,17 +92,17 @@ export function supportGrantWindow(
   grant: SupportGrant,
   createdAt: Date,
 ): { startsAt: Date; endsAt: Date } | undefined {
-  const startsAt = grant.spec.startsAt ? new Date(grant.spec.startsAt) : createdAt;
-  if (Number.isNaN(startsAt.getTime())) return undefined;
-  let endsAt: Date;
+  const startsAt = grant.spec.startsAt !== undefined ? parseInstant(grant.spec.startsAt) : createdAt;
+  if (startsAt === undefined || Number.isNaN(startsAt.getTime())) return undefined;
+  let endsAt: Date | undefined;
   if (grant.spec.endsAt !== undefined) {
-    endsAt = new Date(grant.spec.endsAt);
+    endsAt = parseInstant(grant.spec.endsAt);
   } else {
     const ms = tryParseDuration(grant.spec.duration);
     if (ms === undefined) return undefined;
     endsAt = new Date(startsAt.getTime() + ms);
   }
-  if (Number.isNaN(endsAt.getTime())) return undefined;
+  if (endsAt === undefined || Number.isNaN(endsAt.getTime())) return undefined;
   return { startsAt, endsAt };
 }
 

@@ -2,6 +2,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import type { TSchema } from '@sinclair/typebox';
+import { INSTANT_HINT, parseInstant } from './time.js';
 
 // ajv-formats ships CommonJS with a default export that NodeNext sees as the module.
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
@@ -17,6 +18,8 @@ export interface SchemaProblem {
 function newAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, allowUnionTypes: false });
   addFormats(ajv);
+  // One reader of instants: the rules, the planner and --at use the same one.
+  ajv.addFormat('date-time', { type: 'string', validate: (text: string) => parseInstant(text) !== undefined });
   for (const keyword of [
     'x-kubernetes-validations',
     'x-kubernetes-list-type',
@@ -67,8 +70,11 @@ function describe(error: ErrorObject): SchemaProblem {
     }
     case 'pattern':
       return { path: base, keyword: error.keyword, message: `has the wrong format (must match ${(error.params as { pattern: string }).pattern})` };
-    case 'format':
-      return { path: base, keyword: error.keyword, message: `must be a valid ${(error.params as { format: string }).format}` };
+    case 'format': {
+      const format = (error.params as { format: string }).format;
+      if (format === 'date-time') return { path: base, keyword: error.keyword, message: `is not an RFC 3339 time; ${INSTANT_HINT}` };
+      return { path: base, keyword: error.keyword, message: `must be a valid ${format}` };
+    }
     default:
       return { path: base, keyword: error.keyword, message: error.message ?? 'is invalid' };
   }

@@ -69,9 +69,26 @@ export function formatPlanText(plan: Plan, options: { applied: boolean; files?: 
     }
   }
   for (const m of plan.massRemovals) lines.push(`Warning: ${formatMassRemoval(m)}`);
+  for (const ended of endedBeforeWritten(plan)) lines.push(`Not written: ${ended}`);
   if (plan.nextChangeAt !== undefined) lines.push(`Next change by itself (an expiry or a start): ${plan.nextChangeAt}`);
   lines.push(formatSummary(plan.summary, options.applied));
   return lines.join('\n') + '\n';
+}
+
+/**
+ * New objects left out because their access had ended before they were ever
+ * applied (a year typed wrong, usually): said plainly, with the instant.
+ */
+export function endedBeforeWritten(plan: Plan): string[] {
+  return plan.outcomes
+    .filter((o) => o.status === 'ended')
+    .map((o) => {
+      const record = o.record as { expiresAt?: string; endsAt?: string; revokedAt?: string } | undefined;
+      const end = record?.expiresAt ?? record?.endsAt;
+      const what = o.ref.kind === 'SupportGrant' ? 'its support access' : 'its access';
+      const why = record?.revokedAt !== undefined && o.ref.kind === 'SupportGrant' ? `${what} is revoked` : `${what} ended at ${end ?? '(unknown)'}, before ${plan.at}`;
+      return `${o.ref.kind} ${o.ref.namespace}/${o.ref.name}: ${why}, so it is not added to the identity store; check the date (a mistyped year?) or remove it`;
+    });
 }
 
 /** The stable JSON shape of `gatehouse plan --output json` and `apply --output json`. */
@@ -92,6 +109,7 @@ export function planJson(plan: Plan, applied: boolean): Record<string, unknown> 
       changes: a.changes,
     })),
     massRemovals: plan.massRemovals,
+    notWritten: endedBeforeWritten(plan),
     nextChangeAt: plan.nextChangeAt ?? null,
   };
 }

@@ -48,6 +48,7 @@ import {
   type InvitationRecord,
   type MemberRecord,
   type OwnedRecord,
+  type RevocationCause,
   type RoleRecord,
   type SourceRecord,
   type SupportGrantRecord,
@@ -85,6 +86,12 @@ export interface PlanOptions {
 }
 
 const addMs = (at: string, ms: number) => new Date(new Date(at).getTime() + ms).toISOString();
+
+/** An invitation sent at `at` lasts the workspace's lifetime, but never beyond the access it invites to. */
+function invitationExpiry(at: string, lifetimeMs: number, accessEndsAt: string | undefined): string {
+  const lifetimeEnd = addMs(at, lifetimeMs);
+  return accessEndsAt !== undefined && accessEndsAt < lifetimeEnd ? accessEndsAt : lifetimeEnd;
+}
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -557,7 +564,7 @@ class Planner {
         state: 'Waiting',
         sender: this.options.actor,
         sentAt: this.at,
-        expiresAt: addMs(this.at, lifetimeMs),
+        expiresAt: invitationExpiry(this.at, lifetimeMs, desired.expiresAt),
         sentCount: 1,
         resendRequested,
       };
@@ -599,7 +606,7 @@ class Planner {
       lifecycle = {
         op: 'issue-invitation',
         reason: `no invitation in the store for ${next.email}: sending one`,
-        invitation: { state: 'Waiting', sender: this.options.actor, sentAt: this.at, expiresAt: addMs(this.at, lifetimeMs), sentCount: 1, resendRequested },
+        invitation: { state: 'Waiting', sender: this.options.actor, sentAt: this.at, expiresAt: invitationExpiry(this.at, lifetimeMs, desired.expiresAt), sentCount: 1, resendRequested },
       };
     } else if (!accessEnded && !accepted && invitation !== undefined && resendRequested > invitation.resendRequested) {
       lifecycle = {
@@ -610,7 +617,7 @@ class Planner {
           state: 'Waiting',
           sender: this.options.actor,
           sentAt: this.at,
-          expiresAt: addMs(this.at, lifetimeMs),
+          expiresAt: invitationExpiry(this.at, lifetimeMs, desired.expiresAt),
           sentCount: invitation.sentCount + 1,
           resendRequested,
         },
@@ -625,6 +632,18 @@ class Planner {
           };
     }
     if (lifecycle?.invitation !== undefined) next = { ...next, invitation: lifecycle.invitation };
+    // Access made to end sooner: a waiting invitation ends with it, never after.
+    let shortenedInvitation: InvitationRecord | undefined;
+    if (
+      lifecycle === undefined &&
+      update !== undefined &&
+      next.invitation?.state === 'Waiting' &&
+      next.expiresAt !== undefined &&
+      next.invitation.expiresAt > next.expiresAt
+    ) {
+      shortenedInvitation = { ...next.invitation, expiresAt: next.expiresAt };
+      next = { ...next, invitation: shortenedInvitation };
+    }
     const state = memberStateAt(next, this.at).state;
     if (lifecycle === undefined && state === 'Expired' && observed.state !== 'Expired' && accessEnded) {
       lifecycle = { op: 'expire', reason: `temporary access ended at ${next.expiresAt}` };
@@ -645,9 +664,13 @@ class Planner {
         ...common,
         reason,
         drift: update?.drift ?? (stateChange.length > 0 && !accepted),
-        changes,
+        changes:
+          shortenedInvitation !== undefined
+            ? [...changes, { field: 'invitation.expiresAt', from: observed.invitation?.expiresAt ?? null, to: shortenedInvitation.expiresAt }]
+            : changes,
         record: next,
         before: observed,
+        ...(shortenedInvitation !== undefined ? { invitation: shortenedInvitation } : {}),
       });
       status = 'changed';
     }
@@ -689,6 +712,13 @@ class Planner {
       this.invitationLifetimes.set(workspaceId, ms);
     }
     return ms;
+  }
+
+  /** Whether the grant's Workspace lets vendor support in (declared, else as stored). */
+  private supportAllowed(workspaceId: string, grant: SupportGrant): boolean {
+    const declared = this.workspaceObject(refOfObject(grant).namespace, grant.spec.workspaceRef.name);
+    if (declared !== undefined && declared.spec?.workspaceId === workspaceId) return workspacePolicy(declared).supportAllowed;
+    return this.observed.workspaces.get(workspaceId)?.supportAllowed ?? false;
   }
 
   private releaseRole(workspaceId: string, roleId: string): void {
@@ -742,8 +772,23 @@ class Planner {
       return;
     }
     // Revocation is final: once recorded it stays, whatever the spec says later.
-    const revokedAt = observed?.revokedAt ?? (grant.spec.revoked === true ? this.at : undefined);
-    const withRevocation: SupportGrantRecord = { ...desired, ...(revokedAt !== undefined ? { revokedAt } : {}) };
+    // Switching support access off on the Workspace revokes every grant still
+    // in effect or to come, at once.
+    const supportOff = !hasEnded(desired.endsAt, this.at) && !this.supportAllowed(workspaceId, grant);
+    const cause: RevocationCause | undefined =
+      observed?.revokedAt !== undefined
+        ? (observed.revokedCause ?? 'Declared')
+        : grant.spec.revoked === true
+          ? 'Declared'
+          : supportOff
+            ? 'SupportAccessOff'
+            : undefined;
+    const revokedAt = observed?.revokedAt ?? (cause !== undefined ? this.at : undefined);
+    const withRevocation: SupportGrantRecord = {
+      ...desired,
+      ...(revokedAt !== undefined ? { revokedAt } : {}),
+      ...(revokedAt !== undefined && cause !== undefined ? { revokedCause: cause } : {}),
+    };
     const state = grantStateAt(withRevocation, this.at);
     const next: SupportGrantRecord = {
       ...withRevocation,
@@ -800,7 +845,9 @@ class Planner {
     if (lifecycleOp !== undefined) {
       const reason =
         lifecycleOp === 'revoke'
-          ? 'spec.revoked is true: support access revoked'
+          ? next.revokedCause === 'SupportAccessOff'
+            ? `Workspace ${ref.namespace}/${grant.spec.workspaceRef.name} switched vendor support access off (spec.supportAccess.allowed: false): support access revoked`
+            : 'spec.revoked is true: support access revoked'
           : lifecycleOp === 'expire'
             ? `support access ended at ${next.endsAt}`
             : `support access started at ${next.startsAt}`;

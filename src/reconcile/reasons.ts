@@ -14,6 +14,8 @@ export const StateReasons = {
   InvitationExpired: 'InvitationExpired',
   /** A support grant was revoked (spec.revoked: true). */
   Revoked: 'Revoked',
+  /** A support grant was revoked because its Workspace switched vendor support access off. */
+  SupportAccessOff: 'SupportAccessOff',
   /** A support grant whose start is still ahead. */
   Scheduled: 'Scheduled',
   /** A support grant in effect. */

@@ -102,6 +102,8 @@ export interface MemberRecord extends OwnedRecord {
   /** Written by the application. */
   lastLoginAt?: string;
   invitation?: InvitationRecord;
+  /** When the row was first written (observed rows only): admin tenure. */
+  createdAt?: string;
 }
 
 export interface SupportGrantRecord extends OwnedRecord {
@@ -119,7 +121,12 @@ export interface SupportGrantRecord extends OwnedRecord {
   ticket?: string;
   state: SupportGrantState;
   revokedAt?: string;
+  /** Why it was revoked (with revokedAt). */
+  revokedCause?: RevocationCause;
 }
+
+/** Declared: spec.revoked was set. SupportAccessOff: its Workspace switched vendor support access off. */
+export type RevocationCause = 'Declared' | 'SupportAccessOff';
 
 // Keys of rows in the store, as the planner indexes them.
 export const roleKey = (workspaceId: string, roleId: string) => `${workspaceId}\u0000${roleId}`;

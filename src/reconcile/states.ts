@@ -177,7 +177,15 @@ function grantState(
   const suffix = endedBeforeWritten ? ' before it was ever written; nothing is written' : '';
   switch (state) {
     case 'Revoked':
-      return { phase: 'Revoked', reason: StateReasons.Revoked, message: `support access revoked${g.revokedAt ? ` at ${g.revokedAt}` : ''}${suffix}`, ready: false, ...times };
+      return g.revokedCause === 'SupportAccessOff'
+        ? {
+            phase: 'Revoked',
+            reason: StateReasons.SupportAccessOff,
+            message: `support access revoked${g.revokedAt ? ` at ${g.revokedAt}` : ''} because the Workspace switched vendor support access off (spec.supportAccess.allowed: false); a revoked grant stays revoked: turn support access on and create a new SupportGrant if support needs in again${suffix}`,
+            ready: false,
+            ...times,
+          }
+        : { phase: 'Revoked', reason: StateReasons.Revoked, message: `support access revoked${g.revokedAt ? ` at ${g.revokedAt}` : ''}${suffix}`, ready: false, ...times };
     case 'Expired':
       return { phase: 'Expired', reason: StateReasons.Expired, message: `support access ended at ${g.endsAt}${suffix}`, ready: false, ...times };
     case 'Pending':

@@ -5,9 +5,10 @@
 import type { GatehouseObject, ObjectRef } from '../model/kinds.js';
 import { grantsAdmin, type Profile } from '../model/profile.js';
 import { checkObject, checkObjectsByObject, createObjectIndex, hasErrors } from '../rules/index.js';
-import type { ObjectIndex, Violation } from '../rules/types.js';
+import type { ObjectIndex, RecordedObject, RecordedState, Violation } from '../rules/types.js';
 import { applyPlan, type ApplyResult } from '../store/apply.js';
 import { lastActionsOf } from '../store/audit.js';
+import { checkLeadershipFence, type LeadershipToken } from '../store/fence.js';
 import { loadCounts, loadObserved, type ObservedSelection } from '../store/observed.js';
 import type { Store } from '../store/store.js';
 import { iso } from './desired.js';
@@ -45,6 +46,17 @@ export interface SyncOptions {
   index?: ObjectIndex;
   /** Progress of a large apply. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Refuse the whole sync (nothing written) when any in-scope object breaks a
+   * rule, including the rules that compare it with what the store recorded
+   * (`gatehouse apply` and `plan`). Off: those objects are held, the rest is written.
+   */
+  refuseOnRuleErrors?: boolean;
+  /**
+   * The elected operator's term: the transaction aborts (FencedError) when a
+   * newer leader has written, so a deposed leader cannot write after it.
+   */
+  fence?: LeadershipToken;
 }
 
 export interface SyncResult {
@@ -74,13 +86,50 @@ export class MassRemovalError extends Error {
   }
 }
 
+/** The sync was refused: objects break rules once compared with what the store holds. */
+export class RuleErrorsError extends Error {
+  constructor(readonly violations: Violation[]) {
+    super(`rule errors: ${violations.filter((v) => v.severity === 'error').map((v) => `${v.ruleId} ${v.object.kind} ${v.object.namespace}/${v.object.name} ${v.field}`).join('; ')}`);
+    this.name = 'RuleErrorsError';
+  }
+}
+
+/**
+ * What the identity store recorded for each declared object, from the rows it
+ * owns: the rules compare declarations with it (immutable fields, revocation,
+ * resend, a grant's real start, admin tenure).
+ */
+export function recordedStateOf(observed: ObservedStore): RecordedState {
+  const byRef = new Map<string, RecordedObject>();
+  const put = (kind: string, row: { managed: boolean; source?: { kind: string; namespace: string; name: string } }, facts: RecordedObject) => {
+    if (!row.managed || row.source === undefined || row.source.kind !== kind) return;
+    const key = refKey(row.source);
+    if (!byRef.has(key)) byRef.set(key, facts);
+  };
+  for (const row of observed.workspaces.values()) put('Workspace', row, { workspaceId: row.workspaceId, ssoEnforced: row.ssoEnforced });
+  for (const row of observed.roles.values()) put('Role', row, { workspaceId: row.workspaceId });
+  for (const row of observed.members.values()) {
+    put('Member', row, {
+      workspaceId: row.workspaceId,
+      email: row.email,
+      displayName: row.displayName,
+      ...(row.invitation !== undefined ? { invitationResend: row.invitation.resendRequested } : {}),
+      ...(row.createdAt !== undefined ? { since: row.createdAt } : {}),
+    });
+  }
+  for (const row of observed.grants.values()) {
+    put('SupportGrant', row, { workspaceId: row.workspaceId, startsAt: row.startsAt, revokedByDeclaration: row.revokedAt !== undefined && row.revokedCause !== 'SupportAccessOff' });
+  }
+  return { of: (ref) => byRef.get(refKey(ref)) };
+}
+
 interface RuleResult {
   violations: Map<string, Violation[]>;
   held: Set<string>;
 }
 
-function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profile): RuleResult {
-  const byObject = checkObjectsByObject(desired, { at, profile });
+function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profile, recorded: RecordedState): RuleResult {
+  const byObject = checkObjectsByObject(desired, { at, profile, recorded });
   const violations = new Map<string, Violation[]>();
   const held = new Set<string>();
   desired.forEach((object, i) => {
@@ -92,11 +141,18 @@ function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profil
   return { violations, held };
 }
 
-function checkSome(objects: readonly GatehouseObject[], index: ObjectIndex, at: Date, profile: Profile, into: RuleResult): void {
+function checkSome(
+  objects: readonly GatehouseObject[],
+  index: ObjectIndex,
+  at: Date,
+  profile: Profile,
+  recorded: RecordedState,
+  into: RuleResult,
+): void {
   for (const object of objects) {
     const key = refKey(refOfObject(object));
     if (into.violations.has(key)) continue;
-    const list = checkObject(object, { at, profile, index });
+    const list = checkObject(object, { at, profile, index, recorded });
     into.violations.set(key, list);
     if (hasErrors(list)) into.held.add(key);
   }
@@ -195,6 +251,8 @@ async function markRecreatedRows(db: Parameters<typeof lastActionsOf>[0], plan: 
     (a) => a.op === 'create' && a.object !== undefined && a.target !== 'catalog' && !(a.target === 'role' && a.object.kind === 'Workspace'),
   );
   if (creates.length === 0) return;
+  // A row whose key the declaration moved (its old row is removed in this plan) was not deleted by hand.
+  const moved = new Set(plan.actions.filter((a) => REMOVAL_OPS.has(a.op) && a.object !== undefined).map((a) => refKey(a.object as ObjectRef)));
   const head = await db.selectFrom('audit_head').select('seq').executeTakeFirst();
   if (head === undefined) return;
   const last = await lastActionsOf(
@@ -203,7 +261,7 @@ async function markRecreatedRows(db: Parameters<typeof lastActionsOf>[0], plan: 
   );
   for (const action of creates) {
     const previous = last.get(refKey(action.object as ObjectRef));
-    if (previous === undefined) continue;
+    if (previous === undefined || moved.has(refKey(action.object as ObjectRef))) continue;
     const op = previous.slice(previous.indexOf('.') + 1);
     if (REMOVAL_OPS.has(op)) continue;
     action.drift = true;
@@ -219,22 +277,31 @@ async function markRecreatedRows(db: Parameters<typeof lastActionsOf>[0], plan: 
 export async function syncToStore(store: Store, desired: readonly GatehouseObject[], options: SyncOptions): Promise<SyncResult> {
   const { at, profile, scope } = options;
   const declared = declaredMap(desired);
-  const rules: RuleResult =
-    scope.type === 'all' ? checkAll(desired, at, profile) : { violations: new Map(), held: new Set() };
   const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
-  if (scope.type === 'objects' && index !== undefined) {
-    const present = scope.refs.map((r) => declared.get(refKey(r))).filter((o): o is GatehouseObject => o !== undefined);
-    checkSome(present, index, at, profile, rules);
-  }
 
   const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
+    if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
     const selection: ObservedSelection = scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared);
     const observed = await loadObserved(trx, selection);
+    // The rules run against what the store holds, inside the transaction that writes.
+    const recorded = recordedStateOf(observed);
+    const rules: RuleResult =
+      scope.type === 'all' ? checkAll(desired, at, profile, recorded) : { violations: new Map(), held: new Set() };
+    if (scope.type === 'objects' && index !== undefined) {
+      const present = scope.refs.map((r) => declared.get(refKey(r))).filter((o): o is GatehouseObject => o !== undefined);
+      checkSome(present, index, at, profile, recorded, rules);
+    }
+    if (options.refuseOnRuleErrors === true && rules.held.size > 0) {
+      const inScope = scope.type === 'all' ? undefined : new Set(scope.refs.map(refKey));
+      throw new RuleErrorsError(
+        [...rules.violations].filter(([key]) => inScope === undefined || inScope.has(key)).flatMap(([, list]) => list),
+      );
+    }
     let planScope: SyncScope = scope;
     if (scope.type === 'objects' && index !== undefined) {
       const extra = dependenciesToCreate(scope.refs, declared, observed, profile);
       if (extra.length > 0) {
-        checkSome(extra, index, at, profile, rules);
+        checkSome(extra, index, at, profile, recorded, rules);
         planScope = { type: 'objects', refs: [...scope.refs, ...extra.map(refOfObject)] };
       }
     }
@@ -259,9 +326,9 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
       written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     }
     const counts = await countsFor(trx, plan.outcomes, profile);
-    return { plan, counts, written };
+    return { plan, counts, written, rules };
   };
-  const { plan, counts, written } = options.dryRun ? await store.read(work) : await store.write(work);
+  const { plan, counts, written, rules } = options.dryRun ? await store.read(work) : await store.write(work);
 
   const requested = scope.type === 'all' ? undefined : new Set(scope.refs.map(refKey));
   const states: ObjectState[] = [];

@@ -31,7 +31,7 @@ export const RULES = [
   rule('SchemaInvalid', 'error', ALL_KINDS, 'The document does not match the schema of its kind: a missing or unknown field, a wrong type or format.'),
   rule('DuplicateObject', 'error', ALL_KINDS, 'The same kind, namespace and name is declared more than once in the input.'),
   rule('DuplicateListItem', 'error', ALL_KINDS, 'A list that is a set (permissions, ipAllowlist, grantee.agents) names the same item twice.'),
-  rule('ImmutableFieldChanged', 'error', ALL_KINDS, 'An UPDATE changes a field that cannot change: Workspace spec.workspaceId, Member spec.email and spec.displayName, spec.workspaceRef.'),
+  rule('ImmutableFieldChanged', 'error', ALL_KINDS, 'An UPDATE, or a declaration compared with what the identity store recorded, changes a field that cannot change: Workspace spec.workspaceId, Member spec.email and spec.displayName, spec.workspaceRef.'),
   rule('UnknownWorkspace', 'error', WORKSPACE_SCOPED, 'spec.workspaceRef names no Workspace in the object\'s namespace.'),
   rule('DurationOutOfRange', 'error', ['Workspace', 'SupportGrant'], 'A duration is zero, or longer than the API allows (a support grant at most 8784h).'),
   // Workspace
@@ -44,7 +44,7 @@ export const RULES = [
   rule('AllowlistAllowsAnyAddress', 'warning', ['Workspace'], 'An spec.ipAllowlist entry is 0.0.0.0/0 or ::/0, which lets every address in.'),
   rule('InvalidSsoUrl', 'error', ['Workspace'], 'spec.sso.saml.ssoUrl is not an absolute https URL without credentials.'),
   rule('InvalidSigningCertificate', 'error', ['Workspace'], 'spec.sso.saml.signingCertificate is not a PEM X.509 certificate.'),
-  rule('SigningCertificateExpired', 'warning', ['Workspace'], 'The IdP signing certificate is past its notAfter date; SSO logins will fail.'),
+  rule('SigningCertificateExpired', 'error|warning', ['Workspace'], 'The IdP signing certificate is past its notAfter date; SSO logins will fail. An error when the change turns SSO enforcement on (everyone would be locked out).'),
   rule('SigningCertificateNotYetValid', 'warning', ['Workspace'], 'The IdP signing certificate is before its notBefore date.'),
   rule('WorkspaceInUse', 'warning', ['Workspace'], 'Deleting a Workspace that Roles, Members or SupportGrants still reference.', 'deletion'),
   // Role
@@ -63,8 +63,9 @@ export const RULES = [
   rule('SsoNotConfigured', 'error', ['Member'], 'spec.loginType is SSO in a Workspace with no spec.sso.'),
   rule('InvitationResendDecreased', 'error', ['Member'], 'An UPDATE lowers spec.invitation.resend, which can only increase.'),
   // SupportGrant
-  rule('SupportAccessNotAllowed', 'error', ['SupportGrant'], 'The Workspace forbids vendor support access (spec.supportAccess.allowed is false, the default).'),
+  rule('SupportAccessNotAllowed', 'error|warning', ['SupportGrant'], 'The Workspace forbids vendor support access (spec.supportAccess.allowed is false, the default): an error for a new grant, a warning for one that existed when support access was switched off (it is revoked).'),
   rule('SupportGrantTooLong', 'error', ['SupportGrant'], 'The grant lasts longer than the Workspace\'s spec.supportAccess.maxDuration (default 720h).'),
+  rule('SupportGrantsChained', 'warning', ['SupportGrant'], 'Grants of one Workspace follow each other without a gap and together last longer than spec.supportAccess.maxDuration.'),
   rule('SupportReadWriteNotAllowed', 'error', ['SupportGrant'], 'spec.accessLevel is ReadWrite but the Workspace\'s spec.supportAccess.allowReadWrite is not true.'),
   rule('SupportReasonMissing', 'error', ['SupportGrant'], 'spec.reason is blank.'),
   rule('DurationOrEndsAtRequired', 'error', ['SupportGrant'], 'Exactly one of spec.duration and spec.endsAt must be set.'),

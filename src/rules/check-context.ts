@@ -3,7 +3,7 @@
 import { formatRef, type GatehouseObject, type ObjectRef } from '../model/kinds.js';
 import type { Profile } from '../model/profile.js';
 import type { RuleId } from './catalog.js';
-import type { Operation, Severity, Violation } from './types.js';
+import type { Operation, RecordedObject, Severity, Violation } from './types.js';
 import type { RuleWorld } from './world.js';
 
 export interface Check<T extends GatehouseObject = GatehouseObject> {
@@ -15,6 +15,8 @@ export interface Check<T extends GatehouseObject = GatehouseObject> {
   readonly operation: Operation | undefined;
   /** The version before this UPDATE, when known and readable. */
   readonly previous: T | undefined;
+  /** What the identity store recorded for this object, when checked against a store. */
+  readonly recorded: RecordedObject | undefined;
   report(ruleId: RuleId, severity: Severity, field: string, message: string): void;
 }
 
@@ -34,6 +36,7 @@ export function makeCheck<T extends GatehouseObject>(
     profile: world.profile,
     operation,
     previous,
+    recorded: world.recordOf(object),
     report(ruleId, severity, field, message) {
       out.push({ ruleId, severity, object: ref, field, message });
     },

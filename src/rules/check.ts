@@ -11,7 +11,7 @@ import { checkMember, MEMBER_IMMUTABLE_FIELDS } from './member-rules.js';
 import { createObjectIndex, keyOf, nameOf, namespaceOf, safeRefOf, workspaceNameOf } from './object-index.js';
 import { checkRole } from './role-rules.js';
 import { checkSupportGrant } from './support-grant-rules.js';
-import type { Operation, RuleContext, Violation } from './types.js';
+import type { Operation, RecordedObject, RuleContext, Violation } from './types.js';
 import { checkWorkspace, WORKSPACE_IMMUTABLE_FIELDS } from './workspace-rules.js';
 import { RuleWorld } from './world.js';
 
@@ -80,10 +80,62 @@ function previousVersion(
   operation: Operation | undefined,
   oldObject: GatehouseObject | undefined,
 ): GatehouseObject | undefined {
+  if (operation === undefined) {
+    // Declared state against a store: what was applied is the previous version.
+    const recorded = world.recordOf(object);
+    return recorded === undefined ? undefined : previousFromRecord(object, recorded, world);
+  }
   if (operation !== 'UPDATE') return undefined;
   const candidate = oldObject ?? world.storedVersionOf(object);
   if (candidate === undefined || candidate === null || candidate.kind !== object.kind || !world.isValid(candidate)) return undefined;
   return candidate;
+}
+
+/**
+ * The object as the identity store last had it: the declaration with the
+ * recorded values of the fields the rules compare across a change.
+ */
+export function previousFromRecord(object: GatehouseObject, recorded: RecordedObject, world: RuleWorld): GatehouseObject | undefined {
+  if (object.kind !== 'Workspace' && recorded.workspaceId !== undefined) {
+    const workspaceRef = recordedWorkspaceRef(object, recorded.workspaceId, world);
+    if (workspaceRef !== object.spec.workspaceRef.name) object = { ...object, spec: { ...object.spec, workspaceRef: { name: workspaceRef } } } as typeof object;
+  }
+  switch (object.kind) {
+    case 'Workspace': {
+      const spec = { ...object.spec };
+      if (recorded.workspaceId !== undefined) spec.workspaceId = recorded.workspaceId;
+      if (recorded.ssoEnforced !== undefined && spec.sso !== undefined) spec.sso = { ...spec.sso, enforced: recorded.ssoEnforced };
+      return { ...object, spec };
+    }
+    case 'Member': {
+      const spec = { ...object.spec };
+      if (recorded.email !== undefined) spec.email = recorded.email;
+      if (recorded.displayName !== undefined) spec.displayName = recorded.displayName;
+      if (recorded.invitationResend !== undefined) spec.invitation = { ...spec.invitation, resend: recorded.invitationResend };
+      return { ...object, spec };
+    }
+    case 'SupportGrant':
+      return { ...object, spec: { ...object.spec, revoked: recorded.revokedByDeclaration === true ? true : object.spec.revoked } };
+    case 'Role':
+      return object;
+  }
+}
+
+/**
+ * The name of the Workspace an object's row was written under: its declared
+ * Workspace when that is the one the store has the row in (by the Workspace's
+ * own record, so a Workspace whose id was edited does not move its members),
+ * else the declared Workspace with that id, else the id itself.
+ */
+function recordedWorkspaceRef(object: Exclude<GatehouseObject, Workspace>, workspaceId: string, world: RuleWorld): string {
+  const namespace = namespaceOf(object);
+  const current = world.find('Workspace', namespace, object.spec.workspaceRef.name);
+  if (current !== undefined && (world.recordOf(current)?.workspaceId ?? current.spec?.workspaceId) === workspaceId) return object.spec.workspaceRef.name;
+  if (current !== undefined && current.spec?.workspaceId === workspaceId) return object.spec.workspaceRef.name;
+  const other = world
+    .listWorkspaces(namespace)
+    .find((w) => (world.recordOf(w)?.workspaceId ?? w.spec?.workspaceId) === workspaceId);
+  return other?.metadata.name ?? `(the workspace with id ${workspaceId})`;
 }
 
 /**
@@ -94,7 +146,7 @@ function previousVersion(
 export function checkObject(object: GatehouseObject, ctx: RuleContext): Violation[] {
   // Something that is not an object of a known kind replaces nothing in the index.
   const overlay = isKind((object as { kind?: unknown } | null)?.kind) ? object : undefined;
-  const world = new RuleWorld(ctx.index, ctx.profile, ctx.at, overlay);
+  const world = new RuleWorld(ctx.index, ctx.profile, ctx.at, overlay, ctx.recorded);
   return runRules(object, world, ctx.operation, ctx.oldObject);
 }
 
@@ -106,7 +158,7 @@ export function checkObject(object: GatehouseObject, ctx: RuleContext): Violatio
  */
 export function checkObjectsByObject(objects: readonly GatehouseObject[], ctx: DeclaredContext): Violation[][] {
   const index = createObjectIndex(objects);
-  const world = new RuleWorld(index, ctx.profile, ctx.at);
+  const world = new RuleWorld(index, ctx.profile, ctx.at, undefined, ctx.recorded);
   const counts = new Map<string, number>();
   for (const object of objects) {
     if (!isKind(object?.kind)) continue;
@@ -117,7 +169,7 @@ export function checkObjectsByObject(objects: readonly GatehouseObject[], ctx: D
     if (!isKind(object?.kind)) return runRules(object, world, undefined, undefined);
     const indexed = index.get(object.kind, namespaceOf(object), nameOf(object)) === object;
     // A second declaration of the same object sees the others with itself in place.
-    const violations = runRules(object, indexed ? world : new RuleWorld(index, ctx.profile, ctx.at, object), undefined, undefined);
+    const violations = runRules(object, indexed ? world : new RuleWorld(index, ctx.profile, ctx.at, object, ctx.recorded), undefined, undefined);
     const count = counts.get(keyOf(object)) ?? 1;
     if (count > 1) {
       violations.unshift({

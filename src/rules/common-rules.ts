@@ -49,7 +49,8 @@ export function immutableFields<T extends GatehouseObject>(
   fields: ReadonlyArray<{ field: string; value: (object: T) => unknown; fix: string }>,
 ): void {
   const previous = c.previous;
-  if (previous === undefined || c.operation !== 'UPDATE') return;
+  // previous: the old object at admission, or what the identity store recorded.
+  if (previous === undefined) return;
   for (const { field, value, fix } of fields) {
     const before = value(previous);
     const after = value(c.object);

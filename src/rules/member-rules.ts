@@ -1,6 +1,7 @@
 // Rules of a Member: its role resolves, its login fits the workspace's SSO,
 // its temporary access is in bounds, its email is unique and admins stay few.
-import { formatDuration } from '../model/duration.js';
+import { instantMs } from '../model/time.js';
+import { describeLimit, limitEnd } from '../model/duration.js';
 import type { Member } from '../model/member.js';
 import { memberLoginType } from '../model/policy.js';
 import { describe, listNames, plural, type Check } from './check-context.js';
@@ -26,7 +27,7 @@ export function checkMember(c: Check<Member>): void {
   immutableFields(c, MEMBER_IMMUTABLE_FIELDS);
   const resendBefore = c.previous?.spec.invitation?.resend ?? 0;
   const resendNow = member.spec.invitation?.resend ?? 0;
-  if (c.operation === 'UPDATE' && c.previous !== undefined && resendNow < resendBefore) {
+  if (c.previous !== undefined && resendNow < resendBefore) {
     c.report(
       'InvitationResendDecreased',
       'error',
@@ -62,14 +63,14 @@ export function checkMember(c: Check<Member>): void {
   }
 
   if (member.spec.expiresAt !== undefined && policy.maxTemporaryAccessMs !== undefined) {
-    const expiresAt = Date.parse(member.spec.expiresAt);
-    const latest = c.at.getTime() + policy.maxTemporaryAccessMs;
+    const expiresAt = instantMs(member.spec.expiresAt);
+    const latest = limitEnd(c.at, policy.maxTemporaryAccessMs).getTime();
     if (!Number.isNaN(expiresAt) && expiresAt > latest) {
       c.report(
         'TemporaryAccessTooLong',
         'error',
         'spec.expiresAt',
-        `spec.expiresAt ${member.spec.expiresAt} is more than ${formatDuration(policy.maxTemporaryAccessMs)} ahead, the longest temporary access ${describe(workspace)} allows (spec.maxTemporaryAccess); set it no later than ${new Date(latest).toISOString()}, or raise spec.maxTemporaryAccess`,
+        `spec.expiresAt ${member.spec.expiresAt} is more than ${describeLimit(policy.maxTemporaryAccessMs)} ahead, the longest temporary access ${describe(workspace)} allows (spec.maxTemporaryAccess); set it no later than ${new Date(latest).toISOString()}, or raise spec.maxTemporaryAccess`,
       );
     }
   }
@@ -146,7 +147,7 @@ function checkRole(c: Check<Member>): void {
 function checkExpiry(c: Check<Member>): void {
   const text = c.object.spec.expiresAt;
   if (text === undefined) return;
-  const expiresAt = Date.parse(text);
+  const expiresAt = instantMs(text);
   if (Number.isNaN(expiresAt) || expiresAt > c.at.getTime()) return;
   // Setting a past end now is a mistake; an end that has passed since is just
   // history (the member is Expired), so it only warns.
@@ -164,7 +165,7 @@ function checkExpiry(c: Check<Member>): void {
       'TemporaryAccessInPast',
       'warning',
       'spec.expiresAt',
-      `temporary access ended at ${text}; the member can no longer log in, so remove this Member when it is no longer needed, or set a later spec.expiresAt to extend it`,
+      `temporary access ended at ${text} (now ${c.at.toISOString()}); the member can no longer log in, so remove this Member when it is no longer needed, or set a later spec.expiresAt to extend it`,
     );
   }
 }

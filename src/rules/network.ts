@@ -100,3 +100,28 @@ function formatIpv6(bytes: number[]): string {
   if (bestStart < 0) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
+
+/** The first and last address of a network, as numbers (for comparing networks however they are written). */
+export function networkRange(cidr: Cidr): { start: bigint; end: bigint } {
+  const bytes = cidr.family === 4 ? ipv4Bytes(cidr.network) : ipv6Bytes(cidr.network);
+  let start = 0n;
+  for (const byte of bytes) start = (start << 8n) | BigInt(byte);
+  const hostBits = BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix);
+  return { start, end: start + (1n << hostBits) - 1n };
+}
+
+/** Whether the networks of one family together hold every address of it (0.0.0.0/1 plus 128.0.0.0/1). */
+export function coversEveryAddress(cidrs: readonly Cidr[], family: 4 | 6): boolean {
+  const ranges = cidrs
+    .filter((c) => c.family === family)
+    .map(networkRange)
+    .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const last = (1n << BigInt(family === 4 ? 32 : 128)) - 1n;
+  let next = 0n;
+  for (const range of ranges) {
+    if (range.start > next) return false;
+    if (range.end + 1n > next) next = range.end + 1n;
+    if (next > last) return true;
+  }
+  return false;
+}

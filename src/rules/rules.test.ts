@@ -227,7 +227,8 @@ const cases: RuleCase[] = [
     on: { kind: 'Workspace', name: 'acme' },
     field: 'spec.ipAllowlist[0]',
     fail: [aWorkspace({ spec: { ipAllowlist: ['0.0.0.0/0'] } }), anAdmin()],
-    pass: [aWorkspace({ spec: { ipAllowlist: ['0.0.0.0/1', '128.0.0.0/1'] } }), anAdmin()],
+    // Two halves together are every address (src/rules/recorded.test.ts); a half is not.
+    pass: [aWorkspace({ spec: { ipAllowlist: ['0.0.0.0/1', '128.0.0.0/2'] } }), anAdmin()],
   },
   {
     name: 'SSO URL over http',
@@ -476,7 +477,9 @@ const cases: RuleCase[] = [
   {
     name: 'support access not allowed (the default)',
     rule: 'SupportAccessNotAllowed',
-    severity: 'error',
+    // Declared state without a store cannot tell a new grant from one whose Workspace
+    // just switched support off (which revokes it); src/rules/recorded.test.ts has the error.
+    severity: 'warning',
     on: { kind: 'SupportGrant', name: 'ticket-1234' },
     field: 'spec.workspaceRef.name',
     fail: [aWorkspace({ spec: { supportAccess: undefined } }), anAdmin(), aSupportGrant()],

@@ -1,10 +1,11 @@
 // Rules of a SupportGrant: well-formed who/what/when, a reason, and within
 // what the Workspace allows (allowed at all, read-only unless permitted, no
 // longer than maxDuration).
-import { formatDuration, tryParseDuration } from '../model/duration.js';
+import { instantMs } from '../model/time.js';
+import { describeLimit, formatDuration, limitEnd, tryParseDuration } from '../model/duration.js';
 import { supportAccessLevel, supportGrantWindow } from '../model/policy.js';
 import { SUPPORT_GRANT_MAX_DURATION, type SupportGrant } from '../model/support-grant.js';
-import { describe, type Check } from './check-context.js';
+import { describe, listNames, type Check } from './check-context.js';
 import { duplicateItems, immutableFields, workspaceFor, workspaceRefImmutable } from './common-rules.js';
 import { namespaceOf, workspaceNameOf } from './object-index.js';
 
@@ -14,7 +15,7 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
   const grant = c.object;
   const spec = grant.spec;
   immutableFields(c, [workspaceRefImmutable]);
-  if (c.operation === 'UPDATE' && c.previous?.spec.revoked === true && spec.revoked !== true) {
+  if (c.previous?.spec.revoked === true && spec.revoked !== true) {
     c.report(
       'RevokedGrantReinstated',
       'error',
@@ -41,19 +42,31 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
     if (c.operation === 'CREATE') {
       c.report('SupportGrantEnded', 'error', endField, `this grant ends at ${window.endsAt.toISOString()}, which is not in the future (now ${c.at.toISOString()}); set a later end, or leave startsAt out so it starts now`);
     } else {
-      c.report('SupportGrantEnded', 'warning', endField, `support access ended at ${window.endsAt.toISOString()}; remove this SupportGrant when it is no longer needed as a record`);
+      c.report('SupportGrantEnded', 'warning', endField, `support access ended at ${window.endsAt.toISOString()} (now ${c.at.toISOString()}); remove this SupportGrant when it is no longer needed as a record`);
     }
   }
   checkScopeMember(c);
   if (workspace === undefined) return;
   const policy = c.world.policyOf(workspace);
   if (!policy.supportAllowed) {
-    c.report(
-      'SupportAccessNotAllowed',
-      'error',
-      'spec.workspaceRef.name',
-      `${describe(workspace)} does not allow vendor support access (spec.supportAccess.allowed is ${workspace.spec.supportAccess?.allowed === false ? 'false' : 'not set, and off by default'}); set it to true on the Workspace first, or remove this grant`,
-    );
+    const setting = workspace.spec.supportAccess?.allowed === false ? 'false' : 'not set, and off by default';
+    if (isNewGrant(c)) {
+      c.report(
+        'SupportAccessNotAllowed',
+        'error',
+        'spec.workspaceRef.name',
+        `${describe(workspace)} does not allow vendor support access (spec.supportAccess.allowed is ${setting}); set it to true on the Workspace first, or remove this grant`,
+      );
+    } else {
+      // Support access was switched off while this grant existed: that ends
+      // the grant (the engine revokes it for good); it must not block the switch.
+      c.report(
+        'SupportAccessNotAllowed',
+        'warning',
+        'spec.workspaceRef.name',
+        `${describe(workspace)} does not allow vendor support access (spec.supportAccess.allowed is ${setting}), so this grant is revoked in the identity store and stays revoked; remove it, or turn support access on and create a new SupportGrant`,
+      );
+    }
   }
   if (supportAccessLevel(grant) === 'ReadWrite' && !policy.supportAllowReadWrite) {
     c.report(
@@ -64,23 +77,98 @@ export function checkSupportGrant(c: Check<SupportGrant>): void {
     );
   }
   if (window !== undefined) {
-    const length = window.endsAt.getTime() - window.startsAt.getTime();
-    if (length > policy.supportMaxDurationMs) {
+    checkChainedGrants(c, window, policy.supportMaxDurationMs);
+    const real = realWindow(c, window);
+    const length = real.endsAt.getTime() - real.startsAt.getTime();
+    if (real.endsAt.getTime() > limitEnd(real.startsAt, policy.supportMaxDurationMs).getTime()) {
       c.report(
         'SupportGrantTooLong',
         'error',
         endField,
-        `this grant lasts ${formatDuration(length)}, longer than the ${formatDuration(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
+        `this grant lasts ${formatDuration(length)} from ${real.startsAt.toISOString()}${real.startsAt !== window.startsAt || c.object.spec.startsAt === undefined ? ' (when it started)' : ''} to ${real.endsAt.toISOString()}, longer than the ${describeLimit(policy.supportMaxDurationMs)} ${describe(workspace)} allows (spec.supportAccess.maxDuration); shorten it (a week is 168h), or raise maxDuration on the Workspace`,
       );
     }
   }
 }
 
-/** An absent startsAt means "when the grant was created"; before that, "now". */
+/**
+ * Grants of one workspace that follow each other without a gap are one stretch
+ * of support access: warn, naming them, when the stretch is longer than one
+ * grant may be (a month split into back-to-back grants is still two months).
+ */
+function checkChainedGrants(c: Check<SupportGrant>, window: { startsAt: Date; endsAt: Date }, maxMs: number): void {
+  const namespace = namespaceOf(c.object);
+  const intervals: Array<{ name: string; start: number; end: number }> = [];
+  for (const grant of c.world.inWorkspace('SupportGrant', namespace, c.object.spec.workspaceRef.name)) {
+    if (grant.spec.revoked === true) continue;
+    const mine = grant.metadata.name === c.object.metadata.name;
+    const recordedStart = mine ? c.recorded?.startsAt : c.world.recordOf(grant)?.startsAt;
+    const created = grant.metadata.creationTimestamp ?? recordedStart;
+    const createdMs = instantMs(created);
+    const w = mine ? window : supportGrantWindow(grant, Number.isNaN(createdMs) ? c.at : new Date(createdMs));
+    if (w !== undefined) intervals.push({ name: grant.metadata.name, start: w.startsAt.getTime(), end: w.endsAt.getTime() });
+  }
+  intervals.sort((a, b) => a.start - b.start || a.end - b.end);
+  // The run of touching or overlapping windows that holds this grant.
+  let run: typeof intervals = [];
+  let runEnd = Number.NEGATIVE_INFINITY;
+  let found: typeof intervals | undefined;
+  let foundEnd = 0;
+  for (const interval of intervals) {
+    if (interval.start > runEnd) {
+      if (found === undefined && run.some((i) => i.name === c.object.metadata.name)) {
+        found = run;
+        foundEnd = runEnd;
+      }
+      run = [];
+    }
+    run.push(interval);
+    runEnd = Math.max(runEnd, interval.end);
+  }
+  if (found === undefined && run.some((i) => i.name === c.object.metadata.name)) {
+    found = run;
+    foundEnd = runEnd;
+  }
+  if (found === undefined || found.length < 2) return;
+  const start = found[0]?.start ?? 0;
+  if (foundEnd <= limitEnd(new Date(start), maxMs).getTime()) return;
+  const others = found.filter((i) => i.name !== c.object.metadata.name).map((i) => i.name);
+  c.report(
+    'SupportGrantsChained',
+    'warning',
+    c.object.spec.endsAt !== undefined ? 'spec.endsAt' : 'spec.duration',
+    `this grant and ${listNames(others)} follow each other without a gap, giving support access from ${new Date(start).toISOString()} to ${new Date(foundEnd).toISOString()}, longer than the ${describeLimit(maxMs)} one grant may last; leave a gap, or make sure the extension was intended`,
+  );
+}
+
+/**
+ * Whether the grant is being created: a CREATE at admission, or declared
+ * state checked against a store that has no row for it. Without a store
+ * (plain validate) and on an UPDATE the grant may already exist.
+ */
+function isNewGrant(c: Check<SupportGrant>): boolean {
+  if (c.operation === 'CREATE') return true;
+  return c.operation === undefined && c.world.recorded !== undefined && c.recorded === undefined;
+}
+
+/**
+ * An absent startsAt means "when the grant was created" (creationTimestamp,
+ * else when the identity store first wrote it); before that, "now".
+ */
 function startFallback(c: Check<SupportGrant>): Date {
-  const created = c.object.metadata.creationTimestamp;
-  const at = created === undefined ? Number.NaN : Date.parse(created);
+  const created = c.object.metadata.creationTimestamp ?? c.recorded?.startsAt;
+  const at = created === undefined ? Number.NaN : instantMs(created);
   return Number.isNaN(at) ? c.at : new Date(at);
+}
+
+/**
+ * The grant's window measured from when access really began: a grant whose
+ * recorded start has passed cannot be made longer by moving startsAt later.
+ */
+function realWindow(c: Check<SupportGrant>, window: { startsAt: Date; endsAt: Date }): { startsAt: Date; endsAt: Date } {
+  const recordedStart = instantMs(c.recorded?.startsAt);
+  if (Number.isNaN(recordedStart) || recordedStart > c.at.getTime() || recordedStart >= window.startsAt.getTime()) return window;
+  return { startsAt: new Date(recordedStart), endsAt: window.endsAt };
 }
 
 function checkGrantee(c: Check<SupportGrant>): void {
@@ -141,8 +229,8 @@ function checkWindowShape(c: Check<SupportGrant>): boolean {
     }
   }
   if (spec.endsAt !== undefined && spec.startsAt !== undefined) {
-    const starts = Date.parse(spec.startsAt);
-    const ends = Date.parse(spec.endsAt);
+    const starts = instantMs(spec.startsAt);
+    const ends = instantMs(spec.endsAt);
     if (!Number.isNaN(starts) && !Number.isNaN(ends) && ends <= starts) {
       c.report('SupportGrantEndsBeforeStart', 'error', 'spec.endsAt', `spec.endsAt ${spec.endsAt} is not after spec.startsAt ${spec.startsAt}; swap them or fix the dates`);
       return false;

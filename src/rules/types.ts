@@ -38,6 +38,36 @@ export type WorkspaceScopedKind = Exclude<Kind, 'Workspace'>;
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
 
+/**
+ * What the identity store recorded for one declared object when it was last
+ * applied: the rules compare a declaration with it the way admission compares
+ * an UPDATE with the old object, so `validate --store`, `plan`, `apply` and the
+ * reconciler refuse what the webhook refuses.
+ */
+export interface RecordedObject {
+  /** The workspace id its row has (a Workspace's own; the one a Role, Member or grant was written under). */
+  workspaceId?: string;
+  /** Workspace: whether it enforces SSO. */
+  ssoEnforced?: boolean;
+  /** Member: the email and name its row has. */
+  email?: string;
+  displayName?: string;
+  /** Member: the resend counter the store has acted on. */
+  invitationResend?: number;
+  /** SupportGrant: when the store's window starts (its real start once passed). */
+  startsAt?: string;
+  /** SupportGrant: revoked because its declaration said spec.revoked: true. */
+  revokedByDeclaration?: boolean;
+  /** When the row was first written: ranks admins by tenure where no creationTimestamp exists. */
+  since?: string;
+}
+
+/** The identity store's record of declared objects, by object. */
+export interface RecordedState {
+  /** The object's row as recorded; undefined when the store holds none (a new object). */
+  of(ref: ObjectRef): RecordedObject | undefined;
+}
+
 export interface RuleContext {
   /** The instant time rules are evaluated at. */
   at: Date;
@@ -51,4 +81,11 @@ export interface RuleContext {
   operation?: Operation;
   /** The object before an UPDATE or DELETE. */
   oldObject?: GatehouseObject;
+  /**
+   * What the identity store holds for the declared objects (plan, apply, the
+   * reconciler, `validate --store`). With it, declared state is checked as a
+   * change from what was applied: immutable fields, revocation, resend, the
+   * real start of a grant, admin tenure.
+   */
+  recorded?: RecordedState;
 }

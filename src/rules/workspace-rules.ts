@@ -7,7 +7,7 @@ import type { Workspace } from '../model/workspace.js';
 import { describe, listNames, plural, type Check } from './check-context.js';
 import { duplicateItems, immutableFields } from './common-rules.js';
 import { keyOf, nameOf, namespaceOf } from './object-index.js';
-import { parseCidr } from './network.js';
+import { coversEveryAddress, parseCidr, type Cidr } from './network.js';
 
 const MAX_SUPPORT_DURATION_MS = tryParseDuration(SUPPORT_GRANT_MAX_DURATION) as number;
 
@@ -64,6 +64,9 @@ function checkDurations(c: Check<Workspace>): void {
     if (ms === undefined) continue;
     if (ms <= 0) {
       c.report('DurationOutOfRange', 'error', field, `${field} is ${text}; it must be longer than zero (for example 24h), or left out for the default`);
+    } else if (ms < 1000 || ms % 1000 !== 0) {
+      // The identity store keeps these in whole seconds: 400ms would be stored as 0s.
+      c.report('DurationOutOfRange', 'error', field, `${field} is ${text}; the identity store keeps it in whole seconds, so use a whole number of seconds of at least 1s (for example ${ms < 1000 ? '1s' : `${Math.round(ms / 1000)}s`})`);
     }
   }
   const supportMax = tryParseDuration(spec.supportAccess?.maxDuration);
@@ -80,7 +83,19 @@ function checkDurations(c: Check<Workspace>): void {
 function checkIpAllowlist(c: Check<Workspace>): void {
   const list = c.object.spec.ipAllowlist;
   if (list === undefined) return;
+  if (list.length === 0) {
+    c.report(
+      'AllowlistAllowsAnyAddress',
+      'warning',
+      'spec.ipAllowlist',
+      'spec.ipAllowlist is empty, which means members may connect from any network (as if it were left out); list your VPN and office networks, or remove the field to say that any network is intended',
+    );
+    return;
+  }
   duplicateItems(c, 'spec.ipAllowlist', list);
+  const cidrs: Cidr[] = [];
+  /** Networks already listed, by family and range however written: index of the first. */
+  const seen = new Map<string, number>();
   list.forEach((entry, i) => {
     const field = `spec.ipAllowlist[${i}]`;
     const parsed = parseCidr(entry);
@@ -89,6 +104,19 @@ function checkIpAllowlist(c: Check<Workspace>): void {
       return;
     }
     const { cidr } = parsed;
+    cidrs.push(cidr);
+    const key = `${cidr.family}/${cidr.network}/${cidr.prefix}`;
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, i);
+    else if (list[first] !== entry) {
+      // The same text twice is reported by duplicateItems above.
+      c.report(
+        'DuplicateListItem',
+        'error',
+        field,
+        `"${entry}" is the network ${cidr.network}/${cidr.prefix}, already listed at spec.ipAllowlist[${first}] as "${list[first]}"; remove one of them`,
+      );
+    }
     if (cidr.hostBitsSet) {
       c.report(
         'CidrHostBitsSet',
@@ -106,6 +134,17 @@ function checkIpAllowlist(c: Check<Workspace>): void {
       );
     }
   });
+  for (const family of [4, 6] as const) {
+    const ofFamily = cidrs.filter((cidr) => cidr.family === family);
+    // A /0 entry is reported on its own line above; here, networks that only together hold everything.
+    if (ofFamily.some((cidr) => cidr.prefix === 0) || !coversEveryAddress(ofFamily, family)) continue;
+    c.report(
+      'AllowlistAllowsAnyAddress',
+      'warning',
+      'spec.ipAllowlist',
+      `together the IPv${family} entries (${ofFamily.map((cidr) => `${cidr.network}/${cidr.prefix}`).join(', ')}) let every IPv${family} address in, which makes the allowlist pointless; list your VPN or office networks instead`,
+    );
+  }
 }
 
 function checkSso(c: Check<Workspace>): void {
@@ -124,12 +163,22 @@ function checkSso(c: Check<Workspace>): void {
   const at = c.at.getTime();
   const { validFrom, validTo } = certificate;
   if (validTo.getTime() <= at) {
-    c.report(
-      'SigningCertificateExpired',
-      'warning',
-      field,
-      `the IdP signing certificate (${certificate.subject}) expired at ${validTo.toISOString()}, so SSO logins will fail; paste the IdP's current certificate`,
-    );
+    if (enforcingSso(c)) {
+      // Enforcing SSO with a dead certificate locks out every member, admins included.
+      c.report(
+        'SigningCertificateExpired',
+        'error',
+        field,
+        `spec.sso.enforced is being turned on but the IdP signing certificate (${certificate.subject}) expired at ${validTo.toISOString()}: no SSO login would succeed and local logins are off, so every member, admins included, would be locked out; paste the IdP's current certificate first, or keep spec.sso.enforced: false`,
+      );
+    } else {
+      c.report(
+        'SigningCertificateExpired',
+        'warning',
+        field,
+        `the IdP signing certificate (${certificate.subject}) expired at ${validTo.toISOString()}, so SSO logins will fail; paste the IdP's current certificate`,
+      );
+    }
   } else if (validFrom.getTime() > at) {
     c.report(
       'SigningCertificateNotYetValid',
@@ -138,6 +187,20 @@ function checkSso(c: Check<Workspace>): void {
       `the IdP signing certificate (${certificate.subject}) is valid only from ${validFrom.toISOString()}; SSO logins fail until then, so keep the current certificate until the IdP rolls over`,
     );
   }
+}
+
+/**
+ * Whether this change turns SSO enforcement on (or changes the certificate
+ * while it is on): a CREATE, an UPDATE from an unenforced or other-certificate
+ * version, or a declaration the identity store recorded unenforced (or not at all).
+ */
+function enforcingSso(c: Check<Workspace>): boolean {
+  const sso = c.object.spec.sso;
+  if (sso?.enforced !== true) return false;
+  if (c.operation === 'CREATE') return true;
+  const before = c.previous?.spec.sso;
+  if (c.previous !== undefined) return before?.enforced !== true || before.saml?.signingCertificate !== sso.saml?.signingCertificate;
+  return c.operation === undefined && c.world.recorded !== undefined && c.recorded === undefined;
 }
 
 export function ssoUrlProblem(text: string): string | undefined {

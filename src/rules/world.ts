@@ -4,6 +4,7 @@
 // each computed once per check and then reused. Only objects that pass their
 // schema are read field by field; a malformed object still counts as existing,
 // so one broken file does not cascade into "not found" errors elsewhere.
+import { instantMs } from '../model/time.js';
 import type { GatehouseObject, Kind, ObjectOfKind } from '../model/kinds.js';
 import type { Member } from '../model/member.js';
 import { checkObjectSchema } from '../model/object-schema.js';
@@ -13,7 +14,7 @@ import type { Role } from '../model/role.js';
 import type { SchemaProblem } from '../model/schema-validator.js';
 import type { Workspace } from '../model/workspace.js';
 import { keyOf, nameOf, namespaceOf, objectKey, workspaceNameOf } from './object-index.js';
-import type { ObjectIndex, WorkspaceScopedKind } from './types.js';
+import type { ObjectIndex, RecordedObject, RecordedState, WorkspaceScopedKind } from './types.js';
 
 /** How a Member's spec.role resolves in its workspace. */
 export type ResolvedRole =
@@ -50,6 +51,8 @@ export class RuleWorld {
     readonly profile: Profile,
     readonly at: Date,
     overlay?: GatehouseObject,
+    /** The identity store's record of the declared objects, when the check has one. */
+    readonly recorded?: RecordedState,
   ) {
     this.#index = index;
     this.#overlay = overlay;
@@ -88,6 +91,16 @@ export class RuleWorld {
       return this.#overlay as ObjectOfKind<K>;
     }
     return this.#index.get(kind, namespace, name);
+  }
+
+  /** What the identity store recorded for an object; undefined without a store or for a new object. */
+  recordOf(object: GatehouseObject): RecordedObject | undefined {
+    return this.recorded?.of({ kind: object.kind, namespace: namespaceOf(object), name: nameOf(object) });
+  }
+
+  /** The Workspaces of a namespace, readable or not. */
+  listWorkspaces(namespace: string): readonly Workspace[] {
+    return this.#index.list('Workspace', namespace);
   }
 
   /** A stored version of the overlay object, if the index holds one. */
@@ -181,7 +194,7 @@ export class RuleWorld {
   /** Whether the member's access has ended at `at` (temporary access or an expired invitation). */
   hasEnded(member: Member): boolean {
     if (member.spec.expiresAt !== undefined) {
-      const expiresAt = Date.parse(member.spec.expiresAt);
+      const expiresAt = instantMs(member.spec.expiresAt);
       if (!Number.isNaN(expiresAt) && expiresAt <= this.at.getTime()) return true;
     }
     const status = member.status as { phase?: unknown; invitation?: { state?: unknown } } | undefined;
@@ -196,8 +209,9 @@ export class RuleWorld {
   }
 
   /**
-   * The admins of a workspace, ranked: oldest first by creationTimestamp (an
-   * object not yet created ranks last), then by name. Those ranked beyond
+   * The admins of a workspace, ranked: oldest first by creationTimestamp, or
+   * where there is none (files) by when the identity store first recorded the
+   * member (an object not yet created or applied ranks last), then by name. Those ranked beyond
    * admins.max are the ones TooManyAdmins reports, so the longest-standing
    * admins keep their access.
    */
@@ -206,7 +220,12 @@ export class RuleWorld {
     let view = this.#admins.get(cacheKey);
     if (view === undefined) {
       const admins = this.inWorkspace('Member', namespace, workspace).filter((m) => this.isAdmin(m));
-      const created = (m: Member) => m.metadata.creationTimestamp ?? '\uffff';
+      // Instants compared as UTC ISO strings: creationTimestamp is second-precision RFC 3339 in UTC.
+      const created = (m: Member) => {
+        const text = m.metadata.creationTimestamp ?? this.recordOf(m)?.since;
+        const ms = instantMs(text);
+        return Number.isNaN(ms) ? '\uffff' : new Date(ms).toISOString();
+      };
       admins.sort((a, b) => compare(created(a), created(b)) || compare(nameOf(a), nameOf(b)));
       view = { admins, rank: new Map(admins.map((m, i) => [m, i])) };
       this.#admins.set(cacheKey, view);

@@ -1,7 +1,7 @@
 // Loaded sources + the rules engine = a validation report with file positions.
 // Pure: `gatehouse validate` prints it; `plan` and `apply` can refuse on it.
 import { checkObjectsByObject, type DeclaredContext } from '../rules/check.js';
-import type { Severity } from '../rules/types.js';
+import type { Severity, Violation } from '../rules/types.js';
 import type { LoadResult } from './load.js';
 
 /** One line of the report; its shape is what `validate --output json` prints. */
@@ -27,7 +27,62 @@ export interface ValidationReport {
   violations: ReportEntry[];
 }
 
+/**
+ * Violations found outside validateLoaded (the engine's check against the
+ * identity store) as report entries, at the files and positions of `load`.
+ */
+export function reportEntriesOf(load: LoadResult, violations: readonly Violation[]): ReportEntry[] {
+  const byRef = new Map(load.objects.map((source) => [refKeyOf(source.object), source]));
+  return violations.map((violation) =>
+    entryAt(byRef.get(`${violation.object.kind}/${violation.object.namespace}/${violation.object.name}`), violation),
+  );
+}
+
+function refKeyOf(object: { kind: string; metadata?: { namespace?: unknown; name?: unknown } }): string {
+  const namespace = typeof object.metadata?.namespace === 'string' ? object.metadata.namespace : 'default';
+  const name = typeof object.metadata?.name === 'string' ? object.metadata.name : '';
+  return `${object.kind}/${namespace}/${name}`;
+}
+
 export function validateLoaded(load: LoadResult, ctx: DeclaredContext): ValidationReport {
+  const byObject = checkObjectsByObject(
+    load.objects.map((source) => source.object),
+    ctx,
+  );
+  const entries: ReportEntry[] = [];
+  byObject.forEach((violations, i) => {
+    const source = load.objects[i];
+    if (source === undefined) return;
+    for (const violation of violations) entries.push(entryAt(source, violation));
+  });
+  return reportOf(load, entries);
+}
+
+/**
+ * The report of violations found elsewhere (the engine's check against the
+ * identity store, which `plan` and `apply` run), with the load's own problems.
+ */
+export function reportOfViolations(load: LoadResult, violations: readonly Violation[]): ValidationReport {
+  return reportOf(load, reportEntriesOf(load, violations));
+}
+
+function entryAt(source: { file: string; position(field: string): { line: number; column: number } } | undefined, violation: Violation): ReportEntry {
+  const { line, column } = source?.position(violation.field) ?? { line: 0, column: 0 };
+  return {
+    file: source?.file ?? null,
+    line,
+    column,
+    severity: violation.severity,
+    ruleId: violation.ruleId,
+    kind: violation.object.kind,
+    namespace: violation.object.namespace,
+    name: violation.object.name,
+    field: violation.field,
+    message: violation.message,
+  };
+}
+
+function reportOf(load: LoadResult, objectEntries: ReportEntry[]): ValidationReport {
   const entries: ReportEntry[] = load.problems.map((problem) => ({
     file: problem.file,
     line: problem.line,
@@ -40,29 +95,7 @@ export function validateLoaded(load: LoadResult, ctx: DeclaredContext): Validati
     field: '',
     message: problem.message,
   }));
-  const byObject = checkObjectsByObject(
-    load.objects.map((source) => source.object),
-    ctx,
-  );
-  byObject.forEach((violations, i) => {
-    const source = load.objects[i];
-    if (source === undefined) return;
-    for (const violation of violations) {
-      const { line, column } = source.position(violation.field);
-      entries.push({
-        file: source.file,
-        line,
-        column,
-        severity: violation.severity,
-        ruleId: violation.ruleId,
-        kind: violation.object.kind,
-        namespace: violation.object.namespace,
-        name: violation.object.name,
-        field: violation.field,
-        message: violation.message,
-      });
-    }
-  });
+  entries.push(...objectEntries);
   const fileOrder = new Map(load.files.map((file, i) => [file, i]));
   const order = (file: string | null) => (file === null ? -1 : (fileOrder.get(file) ?? -1));
   // Array.prototype.sort is stable: entries at one position keep rule order.

@@ -133,6 +133,7 @@ function grantColumns(r: SupportGrantRecord, at: string) {
     ticket: r.ticket ?? null,
     state: r.state,
     revoked_at: r.revokedAt ?? null,
+    revoked_cause: r.revokedAt !== undefined ? (r.revokedCause ?? 'Declared') : null,
     ...sourceColumns(r, grantDigest(r), at),
   };
 }
@@ -421,6 +422,11 @@ class PlanExecutor {
       case 'update':
         for (const a of group) {
           await this.db.updateTable('members').set(memberColumns(a.record, this.at)).where('member_id', '=', memberIdOf(a)).execute();
+          // An invitation cut short to the member's new end of access (the token stays).
+          const invitationId = a.before?.invitation?.invitationId;
+          if (a.invitation !== undefined && invitationId !== undefined && a.invitation.expiresAt !== a.before?.invitation?.expiresAt) {
+            await this.db.updateTable('invitations').set({ expires_at: a.invitation.expiresAt }).where('invitation_id', '=', invitationId).execute();
+          }
         }
         return;
       case 'issue-invitation':

@@ -31,4 +31,5 @@ export {
 } from './audit.js';
 export { applyPlan, hashInvitationToken, type ApplyContext, type ApplyResult } from './apply.js';
 export { loadCounts, loadObserved, type ObservedSelection } from './observed.js';
+export { checkLeadershipFence, FencedError, type LeadershipToken } from './fence.js';
 export type { Database } from './schema.js';

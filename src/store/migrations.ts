@@ -252,6 +252,29 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .execute();
     },
   },
+  {
+    version: 4,
+    name: 'revocation-cause-and-leadership-fence',
+    // Why a grant was revoked: its declaration (spec.revoked), or its Workspace
+    // switching support access off. Only the first may not be undone in the
+    // spec (RevokedGrantReinstated); null on grants revoked before this version.
+    // And the leadership fence: the term of the operator that wrote last, so a
+    // deposed leader's write is refused (docs/adr/0010-leadership-fencing.md).
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      const t = columnTypes(dialect);
+      await db.schema.alterTable('support_grants').addColumn('revoked_cause', 'text').execute();
+      await db.schema
+        .createTable('leadership_fence')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('lease_uid', 'text', (c) => c.notNull())
+        .addColumn('transitions', 'integer', (c) => c.notNull())
+        .addColumn('acquire_time', 'text', (c) => c.notNull())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('updated_at', t.timestamp, (c) => c.notNull())
+        .execute();
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

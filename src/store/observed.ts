@@ -155,6 +155,7 @@ export function memberRecordFromRow(row: MemberJoinRow): MemberRecord {
   if (row.expires_at !== null) record.expiresAt = readTime(row.expires_at);
   if (row.accepted_at !== null) record.acceptedAt = readTime(row.accepted_at);
   if (row.last_login_at !== null) record.lastLoginAt = readTime(row.last_login_at);
+  record.createdAt = readTime(row.created_at);
   const source = sourceOfRow(row);
   if (source !== undefined) record.source = source;
   if (row.inv_invitation_id !== null) {
@@ -192,6 +193,7 @@ export function grantRecordFromRow(row: SupportGrantRow): SupportGrantRecord {
     ...(ticket !== undefined ? { ticket } : {}),
     state: row.state as SupportGrantState,
     ...(revokedAt !== undefined ? { revokedAt } : {}),
+    ...(revokedAt !== undefined ? { revokedCause: row.revoked_cause === 'SupportAccessOff' ? 'SupportAccessOff' : 'Declared' } : {}),
     ...ownedColumns(row),
   };
 }

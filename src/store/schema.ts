@@ -171,6 +171,21 @@ export interface SupportGrantsTable extends SourceColumns {
   /** Pending, Active, Expired or Revoked, as of the last apply. */
   state: string;
   revoked_at: NullableTimestampColumn;
+  /** Declared (spec.revoked) or SupportAccessOff (its Workspace switched support access off); null before revocation. */
+  revoked_cause: string | null;
+}
+
+/** One row per lease: the leadership term that wrote last (fencing a deposed leader). */
+export interface LeadershipFenceTable {
+  name: string;
+  /** metadata.uid of the Lease: a re-created Lease starts counting transitions again. */
+  lease_uid: string;
+  /** spec.leaseTransitions when the writer acquired the Lease. */
+  transitions: IntegerColumn;
+  /** spec.acquireTime (RFC 3339 MicroTime), to order terms of different Leases. */
+  acquire_time: string;
+  holder: string;
+  updated_at: TimestampColumn;
 }
 
 export interface AuditLogTable {
@@ -209,6 +224,7 @@ export interface Database {
   invitations: InvitationsTable;
   invitation_outbox: InvitationOutboxTable;
   support_grants: SupportGrantsTable;
+  leadership_fence: LeadershipFenceTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
 }

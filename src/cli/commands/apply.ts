@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_MAX_REMOVAL_SHARE } from '../../reconcile/plan.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { MassRemovalError, syncToStore } from '../../reconcile/sync.js';
-import { cliActor, loadDeclaration, openStoreOption, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
+import { cliActor, loadDeclaration, openStoreOption, printWarnings, reportRuleErrors, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
 import { PROFILE_OPTION_HELP } from '../profile-option.js';
 
 interface ApplyOptions extends StoreCommandOptions {
@@ -45,6 +45,7 @@ export function register(program: Command): void {
           scope: { type: 'all' },
           profile: declaration.profile,
           files: declaration.files,
+          refuseOnRuleErrors: true,
           removalGuard: { maxShare: DEFAULT_MAX_REMOVAL_SHARE, allow: options.allowMassRemoval === true },
           onProgress: (done, total) => {
             if (!showProgress || total < PROGRESS_THRESHOLD) return;
@@ -53,6 +54,7 @@ export function register(program: Command): void {
           },
         });
         if (progressShown) process.stderr.write('\n');
+        printWarnings(result.violations, declaration);
         process.stdout.write(
           options.output === 'json'
             ? `${JSON.stringify(planJson(result.plan, result.applied), null, 2)}\n`
@@ -65,6 +67,7 @@ export function register(program: Command): void {
           process.exitCode = 1;
           return;
         }
+        if (reportRuleErrors(err, declaration)) return;
         throw err;
       } finally {
         await store.close();

@@ -9,9 +9,10 @@ import type { GatehouseObject } from '../../model/kinds.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
-import { syncToStore } from '../../reconcile/sync.js';
-import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
-import { validateLoaded } from '../../source/validate.js';
+import { RuleErrorsError, syncToStore } from '../../reconcile/sync.js';
+import { IO_PROBLEM_CODES, loadSources, type LoadResult } from '../../source/load.js';
+import { reportOfViolations, validateLoaded } from '../../source/validate.js';
+import type { Violation } from '../../rules/types.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatEntry, formatText, parseAt } from './validate.js';
@@ -60,6 +61,8 @@ export async function openStoreOption(flag: string | undefined, ifMissing: 'crea
 
 export interface LoadedDeclaration {
   objects: GatehouseObject[];
+  /** The files as loaded, to place violations found against the store. */
+  load: LoadResult;
   /** refKey -> file the object came from. */
   files: Map<string, string>;
   at: Date;
@@ -67,8 +70,10 @@ export interface LoadedDeclaration {
 }
 
 /**
- * Loads and validates the declaration. Rule errors are printed as validate
- * prints them and give undefined (the caller exits 1); warnings go to stderr.
+ * Loads the declaration. Problems with the files themselves (YAML syntax, an
+ * unknown kind) are printed as validate prints them, with the rules' verdict,
+ * and give undefined (the caller exits 1). The rules proper run in the engine,
+ * against what the identity store holds (see reportRuleErrors, printWarnings).
  */
 export async function loadDeclaration(paths: string[], options: StoreCommandOptions): Promise<LoadedDeclaration | undefined> {
   const at = parseAt(options.at);
@@ -76,16 +81,34 @@ export async function loadDeclaration(paths: string[], options: StoreCommandOpti
   const load = await loadSources(paths);
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
-  const report = validateLoaded(load, { at, profile });
-  if (!report.valid) {
-    process.stdout.write(formatText(report));
+  if (load.problems.length > 0) {
+    process.stdout.write(formatText(validateLoaded(load, { at, profile })));
     process.stderr.write('gatehouse: nothing was changed: fix the errors above first\n');
     return undefined;
   }
-  for (const warning of report.violations) process.stderr.write(`${formatEntry(warning)}\n`);
   const files = new Map<string, string>();
   for (const source of load.objects) files.set(refKey(refOfObject(source.object)), source.file);
-  return { objects: load.objects.map((s) => s.object), files, at, profile };
+  return { objects: load.objects.map((s) => s.object), load, files, at, profile };
+}
+
+/**
+ * Prints the rule errors found once the declaration was compared with the
+ * identity store (immutable fields, revocations, resend counters), as validate
+ * prints them. Returns false when `err` is not such a refusal.
+ */
+export function reportRuleErrors(err: unknown, declaration: LoadedDeclaration): boolean {
+  if (!(err instanceof RuleErrorsError)) return false;
+  process.stdout.write(formatText(reportOfViolations(declaration.load, err.violations)));
+  process.stderr.write('gatehouse: nothing was changed: fix the errors above first\n');
+  process.exitCode = 1;
+  return true;
+}
+
+/** Prints the rules' warnings (an allowed plan still tells what it found), as validate does, on stderr. */
+export function printWarnings(violations: readonly Violation[], declaration: LoadedDeclaration): void {
+  const warnings = violations.filter((v) => v.severity === 'warning');
+  const report = reportOfViolations(declaration.load, warnings);
+  for (const entry of report.violations) process.stderr.write(`${formatEntry(entry)}\n`);
 }
 
 interface PlanOptions extends StoreCommandOptions {
@@ -121,13 +144,17 @@ export function register(program: Command): void {
           profile: declaration.profile,
           dryRun: true,
           files: declaration.files,
+          refuseOnRuleErrors: true,
         });
+        printWarnings(result.violations, declaration);
         process.stdout.write(
           options.output === 'json'
             ? `${JSON.stringify(planJson(result.plan, false), null, 2)}\n`
             : formatPlanText(result.plan, { applied: false, files: declaration.files }),
         );
         if (options.detailedExitcode && result.plan.actions.length > 0) process.exitCode = 2;
+      } catch (err) {
+        if (!reportRuleErrors(err, declaration)) throw err;
       } finally {
         await store.close();
       }

@@ -5,13 +5,19 @@ import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
 import { validateLoaded, type ReportEntry, type ValidationReport } from '../../source/validate.js';
 import { UsageError } from '../../util/errors.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
-
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+import { INSTANT_HINT, parseInstant } from '../../model/time.js';
+import { recordedStateOf } from '../../reconcile/sync.js';
+import type { RecordedState } from '../../rules/types.js';
+import { loadObserved } from '../../store/observed.js';
+import { openStore, parseStoreDsn, StoreError } from '../../store/store.js';
+import { existsSync } from 'node:fs';
 
 export interface ValidateOptions {
   output?: 'text' | 'json';
   at?: string;
   profile?: string;
+  /** Also check against what this identity store holds. */
+  store?: string;
 }
 
 export function register(program: Command): void {
@@ -24,6 +30,10 @@ export function register(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--at <time>', 'evaluate time rules (expiry, support windows, certificates) at this RFC 3339 instant instead of now')
     .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option(
+      '--store <dsn>',
+      'also check the files against what this identity store holds (immutable fields, revoked grants, resend counters, when grants really started, admin tenure)',
+    )
     .action(async (paths: string[], _options: ValidateOptions, command: Command) => {
       const code = await runValidate(paths, command.optsWithGlobals<ValidateOptions>());
       if (code !== 0) process.exitCode = code;
@@ -44,21 +54,37 @@ export async function runValidate(
   const load = await loadSources(paths);
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
-  const report = validateLoaded(load, { at, profile });
+  const recorded = options.store !== undefined ? await readRecordedState(options.store) : undefined;
+  const report = validateLoaded(load, { at, profile, ...(recorded !== undefined ? { recorded } : {}) });
   write((options.output ?? 'text') === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
   return report.valid ? 0 : 1;
 }
 
+/** What an existing identity store recorded, read in one transaction. */
+async function readRecordedState(dsn: string): Promise<RecordedState> {
+  let address;
+  try {
+    address = parseStoreDsn(dsn);
+  } catch (err) {
+    throw new UsageError(`--store: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (address.dialect === 'sqlite' && address.path !== ':memory:' && !existsSync(address.path)) {
+    throw new StoreError(`there is no identity store at ${address.path}; run gatehouse apply first, or leave --store out`);
+  }
+  const store = await openStore(dsn);
+  try {
+    return recordedStateOf(await store.read((trx) => loadObserved(trx, { type: 'all' })));
+  } finally {
+    await store.close();
+  }
+}
+
 export function parseAt(text: string | undefined): Date {
   if (text === undefined) return new Date();
-  const ms = Date.parse(text);
-  const [year = 0, month = 0, day = 0] = text.slice(0, 10).split('-').map(Number);
-  // Date.parse rolls 2026-02-30 over into March; a time that names no real day is a typo.
-  const realDay = day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (!RFC3339.test(text) || Number.isNaN(ms) || !realDay) {
-    throw new UsageError(`--at "${text}" is not an RFC 3339 time; write it like 2026-05-01T12:00:00Z`);
-  }
-  return new Date(ms);
+  // The reader the schema and the rules use, so --at takes exactly the times a spec may hold.
+  const at = parseInstant(text);
+  if (at === undefined) throw new UsageError(`--at "${text}" is not an RFC 3339 time; ${INSTANT_HINT}`);
+  return at;
 }
 
 export function formatEntry(entry: ReportEntry): string {

@@ -155,11 +155,13 @@ export class Controller {
     this.#queue = queue;
     this.#pollCursor = this.#o.clock.now();
     this.#enqueueAll();
+    void this.sweepGone();
     this.#workers = runBatchWorkers(queue, this.#o.workers ?? DEFAULT_WORKERS, this.#o.maxBatch ?? DEFAULT_MAX_BATCH, (keys) => this.#process(queue, keys));
     this.#o.metrics?.leader.set(1);
     this.#every(this.#o.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS, () => {
       this.#o.log.debug({ objects: this.cache.size }, 'periodic resync');
       this.#enqueueAll();
+      void this.sweepGone();
     });
     const pollMs = this.#o.storePollMs ?? DEFAULT_STORE_POLL_MS;
     if (pollMs > 0) this.#every(pollMs, () => void this.pollStore());
@@ -275,6 +277,38 @@ export class Controller {
       this.#timers.push(cancel);
     };
     arm();
+  }
+
+  /**
+   * Enqueues the objects that own managed rows in the store but no longer
+   * exist in the cluster (deleted while no operator watched, a finalizer
+   * stripped by hand): their reconcile removes the rows, or leaves them
+   * unmanaged under deletionPolicy Orphan, audited. Runs on becoming leader and
+   * on each resync, only once the caches have synced (an empty cache is not
+   * "everything was deleted"). Returns how many it enqueued.
+   */
+  async sweepGone(): Promise<number> {
+    const managedSources = this.#o.engine.managedSources;
+    if (managedSources === undefined || !this.reconciling || !this.cache.hasSynced) return 0;
+    let sources: ObjectRef[];
+    try {
+      sources = await managedSources.call(this.#o.engine);
+    } catch (err) {
+      this.#o.log.warn({ err: errorMessage(err) }, 'could not list the store\'s managed rows; deleted objects are looked for again at the next resync');
+      return 0;
+    }
+    const watched = this.#o.namespaces;
+    const gone = sources.filter(
+      (ref) =>
+        (watched === undefined || watched.length === 0 || watched.includes(ref.namespace)) &&
+        (KIND_NAMES as readonly string[]).includes(ref.kind) &&
+        this.cache.get(ref.kind, ref.namespace, ref.name) === undefined,
+    );
+    if (gone.length > 0) {
+      this.#o.log.info({ objects: gone.length }, 'objects deleted without cleanup own rows in the store: removing them');
+      this.enqueue(gone);
+    }
+    return gone.length;
   }
 
   #enqueueAll(): void {

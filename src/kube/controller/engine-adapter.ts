@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { GatehouseObject, ObjectRef, Profile } from '../../model/index.js';
 import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
-import type { Store } from '../../store/index.js';
+import type { LeadershipToken, Store } from '../../store/index.js';
 import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
 import {
@@ -60,6 +60,13 @@ export class StoreEngine implements AccessEngine {
     readonly actor: string = OPERATOR_ACTOR,
   ) {}
 
+  #fence: LeadershipToken | undefined;
+
+  /** The term every later sync is fenced with (see checkLeadershipFence). */
+  setLeadership(token: LeadershipToken | undefined): void {
+    this.#fence = token;
+  }
+
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
       const result = await syncToStore(this.store, desired, {
@@ -68,6 +75,7 @@ export class StoreEngine implements AccessEngine {
         scope,
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),
+        ...(this.#fence !== undefined ? { fence: this.#fence } : {}),
       });
       const changed = result.applied ? uniqueRefs(result.plan.actions.map((a) => a.object)) : [];
       return {
@@ -87,6 +95,29 @@ export class StoreEngine implements AccessEngine {
   async readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
     try {
       return await readObjectStates(this.store, desired, [...refs], at, this.profile);
+    } catch (err) {
+      throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** The owners of managed rows, one query per table (the source index). */
+  async managedSources(): Promise<ObjectRef[]> {
+    try {
+      const refs: ObjectRef[] = [];
+      for (const table of ['workspaces', 'roles', 'members', 'support_grants'] as const) {
+        const rows = await this.store.db
+          .selectFrom(table)
+          .select(['source_kind', 'source_namespace', 'source_name'])
+          .distinct()
+          .where('managed', '=', sql<boolean>`${this.store.dialect === 'sqlite' ? 1 : true}`)
+          .where('source_kind', 'is not', null)
+          .execute();
+        for (const row of rows) {
+          if (row.source_kind === null || row.source_namespace === null || row.source_name === null) continue;
+          refs.push({ kind: row.source_kind as ObjectRef['kind'], namespace: row.source_namespace, name: row.source_name });
+        }
+      }
+      return uniqueRefs(refs);
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
     }

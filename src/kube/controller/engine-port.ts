@@ -6,6 +6,7 @@
 import type { GatehouseObject, ObjectRef } from '../../model/index.js';
 import type { ObjectState, SyncScope } from '../../reconcile/types.js';
 import type { ObjectIndex, Violation } from '../../rules/types.js';
+import type { LeadershipToken } from '../../store/fence.js';
 
 export type { ObjectState, SyncScope };
 
@@ -50,6 +51,17 @@ export interface AccessEngine {
    * the controller polls with readStates.
    */
   changedSince?(since: Date): Promise<ApplicationChange[]>;
+  /**
+   * Optional: the declared objects that own managed rows in the store, so
+   * objects deleted while no operator watched (a finalizer stripped) are
+   * found and their rows removed. Without it only deletions seen are cleaned up.
+   */
+  managedSources?(): Promise<ObjectRef[]>;
+  /**
+   * Optional: the leadership term to fence every later write with (the
+   * operator sets it on becoming leader); a write after a newer leader's fails.
+   */
+  setLeadership?(token: LeadershipToken | undefined): void;
   /** Throws when the store cannot be reached (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -14,6 +14,7 @@ import { AuthorizationV1Api } from '@kubernetes/client-node';
 import { API_GROUP } from '../../model/common.js';
 import type { GatehouseObject } from '../../model/kinds.js';
 import { supportAccessLevel } from '../../model/policy.js';
+import { instantMs } from '../../model/time.js';
 import type { Member } from '../../model/member.js';
 import type { Role } from '../../model/role.js';
 import type { SupportGrant } from '../../model/support-grant.js';
@@ -55,6 +56,27 @@ function permissionsOf(role: Role): string[] {
   return Array.isArray(permissions) ? permissions.filter((p): p is string => typeof p === 'string') : [];
 }
 
+/**
+ * How an UPDATE that keeps a Member's role gives it more access: temporary
+ * access made permanent, its end moved later (an ended member revived), or
+ * the invitation sent again. Undefined when it gives nothing more.
+ */
+function accessExtension(before: Member, after: Member): { field: string; action: string } | undefined {
+  const was = before.spec?.expiresAt;
+  const now = after.spec?.expiresAt;
+  if (was !== undefined && now === undefined) return { field: 'spec.expiresAt', action: 'make temporary access permanent' };
+  if (was !== undefined && now !== undefined && was !== now) {
+    const wasMs = instantMs(was);
+    const nowMs = instantMs(now);
+    // An unreadable time is refused by the schema; treat it as an extension here so nothing slips through.
+    if (Number.isNaN(wasMs) || Number.isNaN(nowMs) || nowMs > wasMs) return { field: 'spec.expiresAt', action: `extend access until ${now}` };
+  }
+  const resendBefore = before.spec?.invitation?.resend ?? 0;
+  const resendAfter = after.spec?.invitation?.resend ?? 0;
+  if (resendAfter > resendBefore) return { field: 'spec.invitation.resend', action: 'send the invitation again' };
+  return undefined;
+}
+
 /** The spec fields of a SupportGrant that decide who gets in, how far and for how long. */
 const GRANT_ACCESS_FIELDS = ['grantee', 'scope', 'accessLevel', 'startsAt', 'duration', 'endsAt'] as const;
 
@@ -78,7 +100,12 @@ export function accessChecksFor(
   switch (object.kind) {
     case 'Member': {
       const role = roleOfMember(object);
-      if (previous !== undefined && roleOfMember(previous as Member) === role) return [];
+      if (previous !== undefined && roleOfMember(previous as Member) === role) {
+        // Same role, but more time with it is giving that role again.
+        const extension = accessExtension(previous as Member, object);
+        if (extension === undefined) return [];
+        return [{ verb: ASSIGN_VERB, resource: 'roles', namespace, name: role, field: extension.field, action: `${extension.action} with role "${role}"` }];
+      }
       const action = role === LEGACY_ROLE_NAME ? 'leave the member without a role (the legacy permission set)' : `give role "${role}"`;
       return [{ verb: ASSIGN_VERB, resource: 'roles', namespace, name: role, field: 'spec.role', action }];
     }
