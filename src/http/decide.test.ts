@@ -4,6 +4,7 @@ import {
   ANSWER_MAX_AGE_MS,
   compileAllowlist,
   decide,
+  decideLogin,
   ipAllowed,
   type DecisionRequest,
   type GrantFacts,
@@ -173,4 +174,24 @@ describe('ipAllowed', () => {
   ])('%s -> %s', (ip, want) => {
     expect(ipAllowed(compileAllowlist(['203.0.113.0/24', '2001:db8::/48']), ip)).toBe(want);
   });
+});
+
+describe('decideLogin', () => {
+  const login = (over: Partial<{ loginMethod: 'local' | 'sso'; mfa: boolean; ip: string }> = {}) => ({ loginMethod: 'local' as const, mfa: true, ip: '203.0.113.1', ...over });
+  it.each([
+    { name: 'a local login with 2FA from the office', want: 'login-allowed' },
+    { name: 'a local login where SSO is enforced', workspace: aWorkspace({ ssoEnforced: true }), want: 'sso-required' },
+    { name: 'a login without 2FA where it is required', request: { mfa: false }, want: '2fa-required' },
+    { name: 'a login from outside the allowlist', request: { ip: '192.0.2.1' }, want: 'ip-not-allowed' },
+    { name: 'a login after temporary access ended', member: aMember({ expiresAt: t0 - 1 }), want: 'expired' },
+    { name: 'a login before the invitation was accepted', member: aMember({ accepted: false }), want: 'not-yet-accepted' },
+    { name: 'an unknown member', member: null, want: 'subject-unknown' },
+  ] as Array<{ name: string; workspace?: WorkspaceFacts; member?: MemberFacts | null; request?: Partial<{ loginMethod: 'local' | 'sso'; mfa: boolean; ip: string }>; want: string }>)(
+    '$name: $want',
+    ({ workspace, member, request, want }) => {
+      const decision = decideLogin(workspace ?? aWorkspace(), member === null ? undefined : (member ?? aMember()), login(request), t0);
+      expect(decision.reason).toBe(want);
+      expect(decision.decision).toBe(want === 'login-allowed' ? 'allow' : 'deny');
+    },
+  );
 });

@@ -9,6 +9,8 @@ export const DecisionReason = {
   RoleGrantsPermission: 'role-grants-permission',
   /** An active support grant covers the permission. */
   SupportGrantAllows: 'support-grant-allows',
+  /** The member may log in. */
+  LoginAllowed: 'login-allowed',
   WorkspaceUnknown: 'workspace-unknown',
   SubjectUnknown: 'subject-unknown',
   PermissionUnknown: 'permission-unknown',
@@ -136,6 +138,41 @@ function sessionChecks(workspace: WorkspaceFacts, request: DecisionRequest, now:
   return now + (workspace.idleSessionTimeoutMs - idleMs);
 }
 
+/** Who may be let in at all: a known member, not expired, accepted, signed in the required way, from an allowed network. */
+function admissionChecks(
+  workspace: WorkspaceFacts,
+  member: MemberFacts | undefined,
+  request: Pick<DecisionRequest, 'loginMethod' | 'ip'>,
+  now: number,
+): Decision | undefined {
+  if (member === undefined) return deny(DecisionReason.SubjectUnknown, now);
+  if (member.expiresAt !== undefined && member.expiresAt <= now) return deny(DecisionReason.Expired, now);
+  if (!member.accepted) return deny(DecisionReason.NotYetAccepted, now);
+  if ((workspace.ssoEnforced || member.loginType === 'SSO') && request.loginMethod !== 'sso') return deny(DecisionReason.SsoRequired, now);
+  if (!ipAllowed(workspace.ipAllowlist, request.ip)) return deny(DecisionReason.IpNotAllowed, now);
+  return undefined;
+}
+
+export type LoginRequest = Pick<DecisionRequest, 'loginMethod' | 'mfa' | 'ip'>;
+
+/**
+ * May this member log in now? The same checks as a decision, without a
+ * permission or an idle session: where SSO is enforced a local login is
+ * refused, where 2FA is required a login without it, and any login from
+ * outside the allowlist.
+ */
+export function decideLogin(workspace: WorkspaceFacts | undefined, member: MemberFacts | undefined, request: LoginRequest, now: number): Decision {
+  if (workspace === undefined) return deny(DecisionReason.WorkspaceUnknown, now);
+  const refused = admissionChecks(workspace, member, request, now);
+  if (refused !== undefined) return refused;
+  if (workspace.twoFactorRequired && request.mfa !== true) return deny(DecisionReason.TwoFactorRequired, now);
+  return {
+    decision: 'allow',
+    reason: DecisionReason.LoginAllowed,
+    validUntil: Math.min(member?.expiresAt ?? Infinity, now + ANSWER_MAX_AGE_MS),
+  };
+}
+
 /**
  * May a member do `permission` in the workspace, now? Checks run from the
  * most fundamental (who) to the most specific (what), and the first failure
@@ -149,11 +186,8 @@ export function decideForMember(
 ): Decision {
   const permission = workspace.permissions.get(request.permission);
   if (permission === undefined) return deny(DecisionReason.PermissionUnknown, now);
-  if (member === undefined) return deny(DecisionReason.SubjectUnknown, now);
-  if (member.expiresAt !== undefined && member.expiresAt <= now) return deny(DecisionReason.Expired, now);
-  if (!member.accepted) return deny(DecisionReason.NotYetAccepted, now);
-  if ((workspace.ssoEnforced || member.loginType === 'SSO') && request.loginMethod !== 'sso') return deny(DecisionReason.SsoRequired, now);
-  if (!ipAllowed(workspace.ipAllowlist, request.ip)) return deny(DecisionReason.IpNotAllowed, now);
+  const refused = admissionChecks(workspace, member, request, now);
+  if (refused !== undefined || member === undefined) return refused ?? deny(DecisionReason.SubjectUnknown, now);
   const session = sessionChecks(workspace, request, now);
   if (typeof session !== 'number') return session;
   const granted =
