@@ -139,6 +139,11 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
+    // Errors fastify raises before routing (a bad URL encoding) get the same shape as the rest.
+    frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const bad = err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_ASYNC_CONSTRAINT';
+      void send(reply, bad ? 400 : 500, bad ? ErrorCode.InvalidRequest : ErrorCode.Internal, bad ? 'the URL is not valid: check its percent-encoding' : 'internal error');
+    },
   });
 
   const registry = new Registry();
