@@ -80,7 +80,7 @@ forEachDialect('decision API', (dialect) => {
     expect((await api.call('POST', '/v1/check', { ...support, permission: 'create-segment' })).body).toMatchObject({ decision: 'deny', reason: 'support-read-only' });
     api.clock.set(at(48));
     expect((await api.call('POST', '/v1/check', support)).body).toMatchObject({ decision: 'deny', reason: 'expired' });
-    const entries = (await listAudit(api.store.db, { workspaceId: 'acme' })).filter((e) => e.action === 'support.decision');
+    const entries = (await listAudit(api.store.db, { workspaceId: 'acme' })).filter((e) => e.action.startsWith('support.'));
     expect(entries.map((e) => [e.actor, (e.after as { decision: string }).decision, (e.after as { reason: string }).reason])).toEqual([
       ['support:agent@vendor.example', 'allow', 'support-grant-allows'],
       ['support:agent@vendor.example', 'deny', 'support-read-only'],

@@ -104,7 +104,7 @@ export class DecisionService {
         {
           at,
           actor: `support:${request.subject}`,
-          action: 'support.decision',
+          action: decision.decision === 'allow' ? 'support.allow' : 'support.deny',
           ...(object !== undefined ? { object } : {}),
           workspaceId,
           after: {

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Registrar }>> = {
   serve: () => import('./serve.js'),
   token: () => import('./token.js'),
   check: () => import('./check.js'),
+  review: () => import('./review.js'),
 };
 
 /** Registers the subcommand named in argv, or every subcommand (for help and unknown names). */
