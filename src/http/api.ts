@@ -125,6 +125,28 @@ export const MembersResponseSchema = Type.Object({ members: Type.Array(MemberLis
 export type MemberListing = Static<typeof MemberListingSchema>;
 export type MembersResponse = Static<typeof MembersResponseSchema>;
 
+export const SamlParamsSchema = Type.Object({ id: WorkspaceId }, Strict);
+export const SamlAcsRequestSchema = Type.Object(
+  {
+    SAMLResponse: Type.String({ minLength: 1, maxLength: 256 * 1024, description: 'The base64 SAML Response the identity provider posted to the application.' }),
+    RelayState: Type.Optional(Type.String({ maxLength: 1024 })),
+    ip: Type.Optional(Ip),
+    mfa: Type.Optional(Type.Boolean({ description: 'Whether the identity provider verified a second factor; absent counts as no.' })),
+  },
+  { ...Strict, description: 'A SAML Response the application received on its assertion consumer service, forwarded for verification.' },
+);
+export type SamlAcsRequest = Static<typeof SamlAcsRequestSchema>;
+export const SamlAcsResponseSchema = Type.Object(
+  {
+    email: Type.String({ description: 'The member the assertion signed in.' }),
+    decision: Type.Unsafe<'allow' | 'deny'>({ type: 'string', enum: ['allow', 'deny'] }),
+    reason: Type.Unsafe<(typeof DECISION_REASONS)[number]>({ type: 'string', enum: [...DECISION_REASONS] }),
+    recorded: Type.Boolean(),
+  },
+  Strict,
+);
+export type SamlAcsResponse = Static<typeof SamlAcsResponseSchema>;
+
 /** Stable error codes: every refusal carries one. */
 export const ErrorCode = {
   MalformedJson: 'malformed-json',
@@ -143,6 +165,9 @@ export const ErrorCode = {
   InvitationExpired: 'invitation-expired',
   InvitationEmailMismatch: 'invitation-email-mismatch',
   MemberAccessExpired: 'member-access-expired',
+  SamlInvalid: 'saml-invalid',
+  SamlNotConfigured: 'saml-not-configured',
+  SamlReplayed: 'saml-replayed',
   StoreUnavailable: 'store-unavailable',
   Internal: 'internal',
 } as const;
@@ -178,6 +203,7 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'post', path: '/v1/invitations/accept', summary: 'Accept an invitation (only by the invited email, once, before it expires)', body: AcceptInvitationRequestSchema, response: AcceptInvitationResponseSchema, auth: true },
   { method: 'get', path: '/v1/invitations/pending', summary: 'Take invitations waiting to be mailed; each token is handed out once', query: PendingInvitationsQuerySchema, response: PendingInvitationsResponseSchema, auth: true },
   { method: 'post', path: '/v1/logins', summary: 'Check a sign-in against the workspace policy and record it as the last login', body: LoginRequestSchema, response: LoginResponseSchema, auth: true },
+  { method: 'post', path: '/v1/workspaces/{id}/saml/acs', summary: 'Verify a SAML Response (signature, issuer, audience, time window, replay) and answer like a login', params: SamlParamsSchema, body: SamlAcsRequestSchema, response: SamlAcsResponseSchema, auth: true },
   { method: 'get', path: '/v1/workspaces/{id}/members', summary: 'List or search a workspace\'s members', params: MembersParamsSchema, query: MembersQuerySchema, response: MembersResponseSchema, auth: true },
 ];
 
@@ -211,6 +237,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     ['/readyz', 'Readiness: the store answers and its changes are watched'],
     ['/metrics', 'Prometheus metrics'],
     ['/openapi.json', 'This document'],
+    ['/v1/workspaces/{id}/saml/metadata', 'The workspace\'s SAML service provider metadata (XML), for the identity provider; no token needed'],
   ] as const) {
     paths[path] = { get: { summary, responses: { 200: { description: 'OK' } } } };
   }

@@ -26,6 +26,8 @@ export interface DecisionApiOptions {
   https?: DecisionServerOptions['https'];
   rateLimitPerSecond?: number;
   bodyLimit?: number;
+  /** Base URL of the SAML service provider (entity id, ACS); default: each request's scheme and Host. */
+  publicUrl?: string;
 }
 
 export interface RunningDecisionApi {
@@ -58,6 +60,7 @@ export async function runDecisionApi(options: DecisionApiOptions): Promise<Runni
       ...(options.https !== undefined ? { https: options.https } : {}),
       ...(options.rateLimitPerSecond !== undefined ? { rateLimitPerSecond: options.rateLimitPerSecond } : {}),
       ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+      ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
     });
     return {
       url: server.url,

@@ -22,6 +22,10 @@ import {
   MembersQuerySchema,
   openApiDocument,
   PendingInvitationsQuerySchema,
+  SamlAcsRequestSchema,
+  SamlParamsSchema,
+  type SamlAcsRequest,
+  type SamlAcsResponse,
   type AcceptInvitationRequest,
   type AcceptInvitationResponse,
   type CheckRequest,
@@ -31,6 +35,7 @@ import {
   type PendingInvitationsResponse,
 } from './api.js';
 import { decideLogin } from './decide.js';
+import { SamlError, serviceProviderMetadata, verifySamlResponse, type WorkspaceSaml } from './saml.js';
 import type { DecisionService } from './service.js';
 
 /** Largest request body accepted; a decision request is a few hundred bytes. */
@@ -58,6 +63,12 @@ export interface DecisionServerOptions {
   /** Readiness beyond the store answering (the change watcher). */
   ready?: () => boolean;
   https?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
+  /**
+   * The URL the application and identity providers reach Gatehouse at; the
+   * SAML service provider's entity id and ACS URL derive from it. Default:
+   * the scheme and Host of each request.
+   */
+  publicUrl?: string;
 }
 
 const INVITATION_STATUS: Record<InvitationErrorCode, [number, ErrorCode]> = {
@@ -90,6 +101,10 @@ function mapError(err: FastifyError | Error, logger: Logger): { status: number; 
   if (err instanceof InvitationError) {
     const [status, code] = INVITATION_STATUS[err.code];
     return { status, code, message: err.message };
+  }
+  if (err instanceof SamlError) {
+    const status = err.code === 'saml-not-configured' ? 404 : err.code === 'saml-replayed' ? 409 : 401;
+    return { status, code: err.code, message: err.message };
   }
   if (err instanceof MemberNotFoundError) return { status: 404, code: ErrorCode.SubjectUnknown, message: err.message };
   const f = err as FastifyError;
@@ -185,6 +200,26 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
+  const baseUrl = (request: FastifyRequest) => options.publicUrl?.replace(/\/+$/, '') ?? `${request.protocol}://${request.host}`;
+  const samlOf = async (workspaceId: string): Promise<WorkspaceSaml> => {
+    const row = await service.store.db
+      .selectFrom('workspaces')
+      .select(['saml_idp_entity_id', 'saml_sso_url', 'saml_signing_certificate'])
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    if (row === undefined) throw new ApiError(404, ErrorCode.WorkspaceUnknown, `there is no workspace ${workspaceId}; check the workspace id`);
+    if (row.saml_idp_entity_id === null || row.saml_sso_url === null || row.saml_signing_certificate === null) {
+      throw new SamlError('saml-not-configured', `workspace ${workspaceId} has no SAML identity provider: set spec.sso.saml on its Workspace`);
+    }
+    return { workspaceId, idpEntityId: row.saml_idp_entity_id, ssoUrl: row.saml_sso_url, signingCertificate: row.saml_signing_certificate };
+  };
+  // Public: an identity provider's administrator loads it.
+  app.get<{ Params: { id: string } }>('/v1/workspaces/:id/saml/metadata', { schema: { params: SamlParamsSchema } }, async (request, reply) => {
+    const saml = await samlOf(request.params.id);
+    reply.header('content-type', 'application/samlmetadata+xml; charset=utf-8');
+    return serviceProviderMetadata(saml, baseUrl(request), service.clock);
+  });
+
   const document = openApiDocument(API_VERSION);
   app.get('/openapi.json', async () => document);
 
@@ -248,6 +283,37 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
       await recordLogin(service.store, { workspaceId: body.workspace, email, at: now, actor: `api:${request.caller}` });
       return { decision: 'allow', reason: decision.reason, recorded: true };
     });
+
+    v1.post<{ Params: { id: string }; Body: SamlAcsRequest }>(
+      '/workspaces/:id/saml/acs',
+      { schema: { params: SamlParamsSchema, body: SamlAcsRequestSchema } },
+      async (request, reply): Promise<SamlAcsResponse> => {
+        const workspaceId = request.params.id;
+        const saml = await samlOf(workspaceId);
+        const verified = await verifySamlResponse(saml, baseUrl(request), service.clock, request.body.SAMLResponse);
+        const now = service.clock.now();
+        // One use per assertion: remembered until it could no longer be accepted anyway.
+        const fresh = await service.store.write(async (trx) => {
+          await trx.deleteFrom('saml_assertions_seen').where('expires_at', '<', now.toISOString()).execute();
+          const seen = await trx.selectFrom('saml_assertions_seen').select('assertion_id').where('assertion_id', '=', verified.assertionId).executeTakeFirst();
+          if (seen !== undefined) return false;
+          await trx.insertInto('saml_assertions_seen').values({ assertion_id: verified.assertionId, workspace_id: workspaceId, expires_at: verified.rememberUntil.toISOString() }).execute();
+          return true;
+        });
+        if (!fresh) throw new SamlError('saml-replayed', 'this SAML response was already used; sign in again through the identity provider');
+        const snapshot = await service.facts.workspace(workspaceId);
+        const email = normalizeEmail(verified.email);
+        const member = snapshot?.members.get(email);
+        if (member === undefined) throw new ApiError(404, ErrorCode.SubjectUnknown, `workspace ${workspaceId} has no member with the email the identity provider sent`);
+        const decision = decideLogin(snapshot?.facts, member, { loginMethod: 'sso', mfa: request.body.mfa, ip: request.body.ip }, now.getTime());
+        if (decision.decision === 'deny') {
+          reply.code(403);
+          return { email, decision: 'deny', reason: decision.reason, recorded: false };
+        }
+        await recordLogin(service.store, { workspaceId, email, at: now, actor: `api:${request.caller}` });
+        return { email, decision: 'allow', reason: decision.reason, recorded: true };
+      },
+    );
 
     v1.get<{ Params: { id: string }; Querystring: { search?: string } }>(
       '/workspaces/:id/members',

@@ -14,6 +14,7 @@ export interface DecisionApiFlags {
   tlsCert?: string;
   tlsKey?: string;
   rateLimit: string;
+  publicUrl?: string;
 }
 
 interface ServeOptions extends DecisionApiFlags {
@@ -26,6 +27,7 @@ export function registerDecisionApiFlags(command: Command): Command {
   return command
     .option('--tls-cert <file>', 'PEM certificate to serve the decision API over HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--public-url <url>', 'the URL applications and identity providers reach this API at; the SAML service provider entity id and ACS URL derive from it')
     .option('--rate-limit <n>', 'decision API requests per second per client address; 0: no limit', String(DEFAULT_RATE_LIMIT_PER_SECOND));
 }
 
@@ -44,7 +46,17 @@ export function decisionApiSettings(flags: DecisionApiFlags, log: Logger) {
   } else {
     log.warn('the decision API serves plain HTTP: give --tls-cert and --tls-key unless TLS ends in front of it');
   }
-  return { rateLimitPerSecond, bodyLimit: DEFAULT_BODY_LIMIT, ...(https !== undefined ? { https } : {}) };
+  let publicUrl: string | undefined;
+  if (flags.publicUrl !== undefined) {
+    try {
+      const url = new URL(flags.publicUrl);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http or https');
+      publicUrl = url.toString().replace(/\/+$/, '');
+    } catch {
+      throw new UsageError(`--public-url "${flags.publicUrl}" is not an http(s) URL; write it like https://gatehouse.example.com`);
+    }
+  }
+  return { rateLimitPerSecond, bodyLimit: DEFAULT_BODY_LIMIT, ...(https !== undefined ? { https } : {}), ...(publicUrl !== undefined ? { publicUrl } : {}) };
 }
 
 export function register(program: Command): void {
