@@ -6,6 +6,7 @@
 import type { Store } from '../store/store.js';
 
 export const USAGE_FLUSH_MS = 5000;
+const USAGE_ROWS_PER_WRITE = 50;
 
 interface Usage {
   count: number;
@@ -59,24 +60,31 @@ export class UsageRecorder {
         last_allowed_at: new Date(u.last).toISOString(),
       };
     });
+    let written = 0;
     try {
-      await this.store.write(async (trx) => {
-        for (let i = 0; i < rows.length; i += 200) {
-          await trx
+      // Small transactions with a pause between: SQLite runs in this thread, and one long
+      // write would hold up the decisions waiting behind it.
+      for (; written < rows.length; written += USAGE_ROWS_PER_WRITE) {
+        const chunk = rows.slice(written, written + USAGE_ROWS_PER_WRITE);
+        await this.store.write((trx) =>
+          trx
             .insertInto('permission_usage')
-            .values(rows.slice(i, i + 200))
+            .values(chunk)
             .onConflict((oc) =>
               oc.columns(['workspace_id', 'email_normalized', 'permission_id']).doUpdateSet((eb) => ({
                 allowed_count: eb('permission_usage.allowed_count', '+', eb.ref('excluded.allowed_count')),
                 last_allowed_at: eb.ref('excluded.last_allowed_at'),
               })),
             )
-            .execute();
-        }
-      });
+            .execute(),
+        );
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } catch (err) {
-      // Put the counts back so the next flush writes them.
+      // Put back the counts not yet written so the next flush writes them.
+      const unwritten = new Set(rows.slice(written).map((r) => `${r.workspace_id}\u0000${r.email_normalized}\u0000${r.permission_id}`));
       for (const [key, u] of batch) {
+        if (!unwritten.has(key)) continue;
         const now = this.#pending.get(key);
         this.#pending.set(key, now === undefined ? u : { count: now.count + u.count, first: Math.min(now.first, u.first), last: Math.max(now.last, u.last) });
       }
