@@ -16,6 +16,7 @@ import { UsageRecorder } from '../src/http/usage.js';
 import { aMember, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { openStore } from '../src/store/store.js';
 import { ManualClock } from '../src/util/clock.js';
+import { grantEvidenceDigest } from '../src/review/grant-evidence.js';
 
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
 const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -110,4 +111,22 @@ it('writes markdown fit for a pull-request comment, and refuses an unknown works
   const unknown = await gatehouse(['review', '--store', store, '--workspace', 'nowhere']);
   expect(unknown.code).toBe(2);
   expect(unknown.stderr).toContain('no workspace nowhere');
+});
+
+it('prints the evidence of a support grant: its life and every action under it, with a digest', async () => {
+  const run = await gatehouse(['audit', '--grant', 'ticket-7', '--store', store, '-o', 'json']);
+  expect(run.code, run.stderr).toBe(0);
+  const evidence = JSON.parse(run.stdout);
+  expect(evidence.grant).toEqual({ namespace: 'acme', name: 'ticket-7', workspaceId: 'acme' });
+  const actions = evidence.entries.map((e: { action: string }) => e.action);
+  expect(actions[0]).toMatch(/^supportgrant\./);
+  expect(actions.filter((a: string) => a.startsWith('support.'))).toEqual(['support.allow', 'support.deny']);
+  expect(evidence.decisions).toEqual({ allowed: 1, denied: 1 });
+  expect(evidence.digest).toBe(grantEvidenceDigest(evidence.entries));
+  const table = await gatehouse(['audit', '--grant', 'ticket-7', '--store', store]);
+  expect(table.stdout).toContain(`Digest: sha256:${evidence.digest}`);
+  expect(table.stdout).toContain('support:agent@vendor.example');
+  const unknown = await gatehouse(['audit', '--grant', 'ticket-0', '--store', store]);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toContain('no entries about SupportGrant ticket-0');
 });
