@@ -323,7 +323,7 @@ async function main(): Promise<void> {
       await reviewStore.db.selectFrom('members').selectAll().execute();
       return (await reviewStore.db.selectFrom('permission_usage').selectAll().execute()).length;
     });
-    const review = await timeIt(async () => reviewAccess(await gatherReview(reviewStore.db, { at: new Date(NOW) }), NOW));
+    const review = await timeIt(async () => reviewAccess(await gatherReview(reviewStore.db, { dialect: reviewStore.dialect, at: new Date(NOW) }), NOW));
     await reviewStore.close();
 
     report([

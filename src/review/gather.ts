@@ -4,7 +4,8 @@
 // declaration lives (file and line) is found by reading the files the store
 // names, or a folder the caller gives.
 import { readFileSync } from 'node:fs';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { StoreDialect } from '../store/migrations.js';
 import { parseSource, type SourceObject } from '../source/load.js';
 import { readBoolean, readInteger, readJson, readTime } from '../store/convert.js';
 import type { Database } from '../store/schema.js';
@@ -14,6 +15,8 @@ const time = (value: unknown): number => Date.parse(readTime(value));
 const optionalTime = (value: unknown): number | undefined => (value === null || value === undefined ? undefined : time(value));
 
 export interface GatherOptions {
+  /** How the store folds rows into one (group_concat or string_agg). */
+  dialect: StoreDialect;
   workspaceId?: string;
   at: Date;
   /** Declarations already loaded (gatehouse review --source DIR), to find file:line for any member. */
@@ -55,19 +58,31 @@ export async function gatherReview(db: Kysely<Database>, options: GatherOptions)
 
   // Recorded decisions inside the longest review period of the workspaces read.
   const longest = Math.max(...workspaceRows.map((w) => readInteger(w.access_review_interval_seconds) * 1000));
+  // One row per member, its used permissions folded in by the database: a million recorded
+  // decisions become a hundred thousand rows, which is what makes a large review fast.
+  const since = new Date(at - longest).toISOString();
+  const folded =
+    options.dialect === 'postgres'
+      ? sql<string>`string_agg(permission_id || '=' || (extract(epoch from last_allowed_at) * 1000)::bigint, ',')`
+      : sql<string>`group_concat(permission_id || '=' || last_allowed_at, ',')`;
   const usageRows = await only(
     db
       .selectFrom('permission_usage')
-      .select(['workspace_id', 'email_normalized', 'permission_id', 'last_allowed_at'])
-      .where('last_allowed_at', '>=', new Date(at - longest).toISOString()),
+      .select(['workspace_id', 'email_normalized', folded.as('used')])
+      .where('last_allowed_at', '>=', since)
+      .groupBy(['workspace_id', 'email_normalized']),
     'workspace_id',
   ).execute();
   const usage = new Map<string, Map<string, number>>();
   for (const u of usageRows) {
-    const key = `${u.workspace_id}\u0000${u.email_normalized}`;
-    let byPermission = usage.get(key);
-    if (byPermission === undefined) usage.set(key, (byPermission = new Map()));
-    byPermission.set(u.permission_id, time(u.last_allowed_at));
+    const byPermission = new Map<string, number>();
+    for (const pair of String(u.used ?? '').split(',')) {
+      const cut = pair.indexOf('=');
+      if (cut <= 0) continue;
+      const value = pair.slice(cut + 1);
+      byPermission.set(pair.slice(0, cut), options.dialect === 'postgres' ? Number(value) : time(value));
+    }
+    usage.set(`${u.workspace_id}\u0000${u.email_normalized}`, byPermission);
   }
 
   const memberRows = await only(

@@ -41,7 +41,7 @@ export function register(program: Command): void {
       }
       const store = await openStoreOption(options.store, 'fail');
       try {
-        const inputs = await gatherReview(store.db, { at, ...(options.workspace !== undefined ? { workspaceId: options.workspace } : {}), ...(sources !== undefined ? { sources } : {}) });
+        const inputs = await gatherReview(store.db, { dialect: store.dialect, at, ...(options.workspace !== undefined ? { workspaceId: options.workspace } : {}), ...(sources !== undefined ? { sources } : {}) });
         if (options.workspace !== undefined && inputs.length === 0) throw new UsageError(`there is no workspace ${options.workspace} in the store; gatehouse get workspaces lists them`);
         const report = reviewAccess(inputs, at.getTime());
         if (options.output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
