@@ -16,6 +16,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import {
   AcceptInvitationRequestSchema,
   CheckRequestSchema,
+  CheckResponseSchema,
   ErrorCode,
   LoginRequestSchema,
   MembersParamsSchema,
@@ -233,7 +234,8 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
       request.caller = token.name;
     });
 
-    v1.post<{ Body: CheckRequest }>('/check', { schema: { body: CheckRequestSchema } }, async (request, reply) => {
+    // The response schema makes serialisation a compiled function and keeps anything else out of the answer.
+    v1.post<{ Body: CheckRequest }>('/check', { schema: { body: CheckRequestSchema, response: { 200: CheckResponseSchema } } }, async (request, reply) => {
       const answer = await service.check(request.body, `api:${request.caller ?? 'unknown'}`);
       decisions.inc({ decision: answer.decision, reason: answer.reason });
       reply.header('cache-control', 'no-store');
