@@ -302,6 +302,10 @@ async function main(): Promise<void> {
       const role = i % 2 === 0 ? 'editor' : 'viewer';
       const want = role === 'editor' ? '"allow"' : '"deny"';
       const body = JSON.stringify({ workspace: `tenant-${w}`, subject: email, permission: 'create-segment', ip: '203.0.113.9', loginMethod: 'local', mfa: true });
+      // Let the API see the previous change, then cache this workspace, so what is timed is the
+      // change reaching a warm cache (a cold workspace would be read fresh and show it at once).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await post(target, body, token, agent);
       await writer.write((trx) => trx.updateTable('members').set({ role_id: role }).where('workspace_id', '=', `tenant-${w}`).where('email_normalized', '=', email).execute());
       const start = performance.now();
       for (;;) {
