@@ -4,6 +4,7 @@
 // with a stable code and a message, never a stack trace.
 import { hash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, Registry } from 'prom-client';
@@ -63,7 +64,11 @@ export interface DecisionServerOptions {
   rateLimitPerSecond?: number;
   /** Readiness beyond the store answering (the change watcher). */
   ready?: () => boolean;
-  https?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
+  /**
+   * HTTPS. With `clientCa`, a client may instead present a certificate that CA signed (mTLS):
+   * it is then known by its certificate's common name and needs no token.
+   */
+  https?: { key: string | Buffer; cert: string | Buffer; clientCa?: string | Buffer };
   /**
    * The URL the application and identity providers reach Gatehouse at; the
    * SAML service provider's entity id and ACS URL derive from it. Default:
@@ -129,6 +134,15 @@ function mapError(err: FastifyError | Error, logger: Logger): { status: number; 
   return { status: 503, code: ErrorCode.StoreUnavailable, message: 'the identity store cannot answer now; retry shortly' };
 }
 
+/** The common name of a client certificate the client CA verified, when mTLS is on. */
+function clientCertificateName(request: FastifyRequest): string | undefined {
+  const socket = request.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function' || socket.authorized !== true) return undefined;
+  const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
+  const cn = subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
+}
+
 function bearerHash(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
@@ -148,7 +162,16 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
   const { service } = options;
   // HTTPS changes the server's type, not what the routes do.
   const app: FastifyInstance = (Fastify as unknown as (o: object) => FastifyInstance)({
-    ...(options.https !== undefined ? { https: options.https } : {}),
+    ...(options.https !== undefined
+      ? {
+          https: {
+            key: options.https.key,
+            cert: options.https.cert,
+            // A client without a certificate may still connect and use a token; an unverified one is not trusted.
+            ...(options.https.clientCa !== undefined ? { ca: options.https.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        }
+      : {}),
     loggerInstance: logger as FastifyBaseLogger,
     // Request lines carry emails in query strings; the audit log is where access is recorded.
     logController: new LogController({ disableRequestLogging: true }),
@@ -227,6 +250,13 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
   await app.register(async (v1) => {
     v1.addHook('onRequest', async (request) => {
       const tokenHash = bearerHash(request);
+      if (tokenHash === undefined && options.https?.clientCa !== undefined) {
+        const name = clientCertificateName(request);
+        if (name !== undefined) {
+          request.caller = `mtls:${name}`;
+          return;
+        }
+      }
       if (tokenHash === undefined) throw new ApiError(401, ErrorCode.Unauthenticated, 'send a token from gatehouse token create as "Authorization: Bearer TOKEN"');
       const token = (await service.facts.tokens()).get(tokenHash);
       if (token === undefined) throw new ApiError(401, ErrorCode.Unauthenticated, 'the token is not known; create one with gatehouse token create');

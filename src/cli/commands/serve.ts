@@ -15,6 +15,7 @@ export interface DecisionApiFlags {
   tlsKey?: string;
   rateLimit: string;
   publicUrl?: string;
+  clientCa?: string;
 }
 
 interface ServeOptions extends DecisionApiFlags {
@@ -27,6 +28,7 @@ export function registerDecisionApiFlags(command: Command): Command {
   return command
     .option('--tls-cert <file>', 'PEM certificate to serve the decision API over HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--client-ca <file>', 'PEM CA: clients presenting a certificate it signed are let in by their certificate (mTLS), named by its common name, without a token')
     .option('--public-url <url>', 'the URL applications and identity providers reach this API at; the SAML service provider entity id and ACS URL derive from it')
     .option('--rate-limit <n>', 'decision API requests per second per client address; 0: no limit', String(DEFAULT_RATE_LIMIT_PER_SECOND));
 }
@@ -36,12 +38,17 @@ export function decisionApiSettings(flags: DecisionApiFlags, log: Logger) {
   const rateLimitPerSecond = Number(flags.rateLimit);
   if (!Number.isInteger(rateLimitPerSecond) || rateLimitPerSecond < 0) throw new UsageError(`--rate-limit "${flags.rateLimit}" is not a whole number of requests per second`);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both, or neither');
+  if (flags.clientCa !== undefined && flags.tlsCert === undefined) throw new UsageError('--client-ca needs --tls-cert and --tls-key: client certificates are only asked for over TLS');
   let https;
   if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
     try {
-      https = { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) };
+      https = {
+        cert: readFileSync(flags.tlsCert),
+        key: readFileSync(flags.tlsKey),
+        ...(flags.clientCa !== undefined ? { clientCa: readFileSync(flags.clientCa) } : {}),
+      };
     } catch (err) {
-      throw new UsageError(`cannot read the TLS certificate or key: ${errorMessage(err)}`);
+      throw new UsageError(`cannot read the TLS certificate, key or client CA: ${errorMessage(err)}`);
     }
   } else {
     log.warn('the decision API serves plain HTTP: give --tls-cert and --tls-key unless TLS ends in front of it');
