@@ -85,6 +85,15 @@ describe('gatehouse check', () => {
 });
 
 describe('gatehouse token and serve', () => {
+  it('refuses serve flags that do not fit together, naming them', async () => {
+    const mtls = await gatehouse(['serve', '--store', store, '--listen', '127.0.0.1:0', '--client-ca', 'ca.pem']);
+    expect(mtls.code).toBe(2);
+    expect(mtls.stderr).toContain('--client-ca needs --tls-cert and --tls-key');
+    const url = await gatehouse(['serve', '--store', store, '--listen', '127.0.0.1:0', '--public-url', 'ftp://x']);
+    expect(url.code).toBe(2);
+    expect(url.stderr).toContain('--public-url "ftp://x"');
+  });
+
   it('serves decisions to a created token and refuses it once revoked', async () => {
     const created = await gatehouse(['token', 'create', 'billing-app', '--store', store]);
     expect(created.code).toBe(0);
