@@ -275,6 +275,54 @@ export const MIGRATIONS: readonly StoreMigration[] = [
         .execute();
     },
   },
+  {
+    version: 5,
+    name: 'decision-api',
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      const t = columnTypes(dialect);
+      // Bearer tokens of the decision API; only their SHA-256 is kept.
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('token_id', t.id, (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', t.timestamp, (c) => c.notNull())
+        .addColumn('revoked_at', t.timestamp)
+        .$call(withoutRowid(dialect))
+        .execute();
+      // Allowed decisions, counted per member and permission: the access review's evidence of privileges in use.
+      await db.schema
+        .createTable('permission_usage')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('email_normalized', 'text', (c) => c.notNull())
+        .addColumn('permission_id', 'text', (c) => c.notNull())
+        .addColumn('allowed_count', 'integer', (c) => c.notNull())
+        .addColumn('first_allowed_at', t.timestamp, (c) => c.notNull())
+        .addColumn('last_allowed_at', t.timestamp, (c) => c.notNull())
+        .addPrimaryKeyConstraint('permission_usage_pk', ['workspace_id', 'email_normalized', 'permission_id'])
+        .$call(withoutRowid(dialect))
+        .execute();
+      // SAML assertion ids seen, kept until the assertion itself expires, so a captured response cannot be replayed.
+      await db.schema
+        .createTable('saml_assertions_seen')
+        .addColumn('assertion_id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('expires_at', t.timestamp, (c) => c.notNull())
+        .$call(withoutRowid(dialect))
+        .execute();
+      if (dialect === 'postgres') {
+        // The decision API caches what it reads and drops the cache on this notification (SQLite: data_version).
+        await sql`create or replace function gatehouse_notify_change() returns trigger language plpgsql as $$
+          begin perform pg_notify('gatehouse_store_changed', tg_table_name); return null; end $$`.execute(db);
+        for (const table of ['permissions', 'workspaces', 'roles', 'role_permissions', 'members', 'support_grants', 'api_tokens']) {
+          await sql`create trigger ${sql.raw(`${table}_changed`)} after insert or update or delete or truncate on ${sql.table(table)}
+            for each statement execute function gatehouse_notify_change()`.execute(db);
+        }
+      }
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

@@ -214,6 +214,32 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+export interface ApiTokensTable {
+  token_id: string;
+  /** Unique name a person gives the token (the application it was made for). */
+  name: string;
+  /** SHA-256 of the token, hex. The token is shown once, when created. */
+  token_hash: string;
+  created_by: string;
+  created_at: TimestampColumn;
+  revoked_at: NullableTimestampColumn;
+}
+
+export interface PermissionUsageTable {
+  workspace_id: string;
+  email_normalized: string;
+  permission_id: string;
+  allowed_count: IntegerColumn;
+  first_allowed_at: TimestampColumn;
+  last_allowed_at: TimestampColumn;
+}
+
+export interface SamlAssertionsSeenTable {
+  assertion_id: string;
+  workspace_id: string;
+  expires_at: TimestampColumn;
+}
+
 export interface Database {
   gatehouse_schema_migrations: SchemaMigrationsTable;
   permissions: PermissionsTable;
@@ -227,6 +253,9 @@ export interface Database {
   leadership_fence: LeadershipFenceTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  api_tokens: ApiTokensTable;
+  permission_usage: PermissionUsageTable;
+  saml_assertions_seen: SamlAssertionsSeenTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;

@@ -7,12 +7,15 @@ import { UsageError } from '../../util/errors.js';
 import { formatTable } from './get.js';
 import { openStoreOption, STORE_OPTION_HELP } from './plan.js';
 import { parseAt } from './validate.js';
+import { gatherGrantEvidence } from '../../review/grant-evidence.js';
 
 interface AuditOptions {
   workspace?: string;
   since?: string;
   limit?: string;
   verify?: boolean;
+  grant?: string;
+  namespace?: string;
   output: 'table' | 'json';
   store?: string;
 }
@@ -34,6 +37,8 @@ export function register(program: Command): void {
     .option('--since <time>', 'only entries at or after this RFC 3339 instant')
     .option('--limit <n>', 'only the newest N entries')
     .option('--verify', 'check that no entry was edited, deleted or reordered')
+    .option('--grant <name>', 'evidence of one SupportGrant: its life and every action taken under it, with a digest')
+    .option('--namespace <ns>', 'with --grant: the grant\'s namespace, when the name is not unique')
     .addOption(new Option('-o, --output <format>', 'table for people, json for tools').choices(['table', 'json']).default('table'))
     .option('--store <dsn>', STORE_OPTION_HELP)
     .action(async (_options: AuditOptions, command: Command) => {
@@ -46,6 +51,30 @@ export function register(program: Command): void {
       }
       const store = await openStoreOption(options.store, 'fail');
       try {
+        if (options.grant !== undefined) {
+          let evidence;
+          try {
+            evidence = await gatherGrantEvidence(store.db, options.grant, options.namespace);
+          } catch (err) {
+            throw new UsageError(err instanceof Error ? err.message : String(err));
+          }
+          if (evidence === undefined) throw new UsageError(`the audit log has no entries about SupportGrant ${options.grant}; gatehouse get supportgrants lists them`);
+          if (options.output === 'json') {
+            process.stdout.write(`${JSON.stringify(evidence, null, 2)}\n`);
+            return;
+          }
+          const g = evidence.grant;
+          process.stdout.write(
+            `Support grant ${g.namespace !== null ? `${g.namespace}/` : ''}${g.name} (workspace ${g.workspaceId ?? '-'}): ${evidence.entries.length} entries, ${evidence.decisions.allowed} actions allowed, ${evidence.decisions.denied} denied.\nDigest: sha256:${evidence.digest}\n\n`,
+          );
+          process.stdout.write(
+            formatTable(
+              ['SEQ', 'AT', 'ACTOR', 'ACTION', 'REASON'],
+              evidence.entries.map((e) => [String(e.seq), e.at.replace(/\.000Z$/, 'Z'), e.actor, e.action, e.reason]),
+            ),
+          );
+          return;
+        }
         if (options.verify) {
           const result = await verifyAuditChain(store.db);
           if (options.output === 'json') {

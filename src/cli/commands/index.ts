@@ -12,6 +12,10 @@ const COMMANDS: Record<string, () => Promise<{ register: Registrar }>> = {
   get: () => import('./get.js'),
   audit: () => import('./audit.js'),
   run: () => import('./run.js'),
+  serve: () => import('./serve.js'),
+  token: () => import('./token.js'),
+  check: () => import('./check.js'),
+  review: () => import('./review.js'),
 };
 
 /** Registers the subcommand named in argv, or every subcommand (for help and unknown names). */

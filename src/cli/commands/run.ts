@@ -15,6 +15,9 @@ import { errorMessage, UsageError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
 import { registerWebhookFlags, startAdmissionWebhook, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
+import { runDecisionApi, type RunningDecisionApi } from '../../http/index.js';
+import { DEFAULT_RATE_LIMIT_PER_SECOND } from '../../http/server.js';
+import { decisionApiSettings } from './serve.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
@@ -33,6 +36,10 @@ export interface RunOptions extends WebhookFlags {
   metricsListen: string;
   logLevel: string;
   profile?: string;
+  decisionsListen?: string;
+  decisionsTlsCert?: string;
+  decisionsTlsKey?: string;
+  decisionsRateLimit?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -67,7 +74,11 @@ export function register(program: Command): void {
     .option('--probe-listen <addr>', 'address of /healthz and /readyz; empty turns it off', ':8081')
     .option('--metrics-listen <addr>', 'address of /metrics; empty turns it off', ':8080')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, 'info')
-    .option('--profile <file>', PROFILE_OPTION_HELP);
+    .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option('--decisions-listen <addr>', 'also serve the decision API (as gatehouse serve) on this address; empty: off', '')
+    .option('--decisions-tls-cert <file>', 'PEM certificate for the decision API (with --decisions-tls-key)')
+    .option('--decisions-tls-key <file>', 'PEM private key of --decisions-tls-cert')
+    .option('--decisions-rate-limit <n>', 'decision API requests per second per client address; 0: no limit', String(DEFAULT_RATE_LIMIT_PER_SECOND));
   registerWebhookFlags(command).action(async (_options: RunOptions, self: Command) => {
     await runOperatorCommand(self.optsWithGlobals<RunOptions>());
   });
@@ -102,6 +113,7 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   const probeListen = parseListenAddress(options.probeListen, '--probe-listen');
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen');
   const profile = readProfileOption(options.profile);
+  const decisionsListen = parseListenAddress(options.decisionsListen ?? '', '--decisions-listen');
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(options.kubeconfig);
@@ -111,6 +123,17 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   const operatorNamespace = defaultOperatorNamespace(kubeConfig);
   const webhookSettings = webhookOptionsFromFlags(options, { namespace: operatorNamespace });
   const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
+  const decisionsSettings =
+    decisionsListen === undefined
+      ? undefined
+      : decisionApiSettings(
+          {
+            rateLimit: options.decisionsRateLimit ?? String(DEFAULT_RATE_LIMIT_PER_SECOND),
+            ...(options.decisionsTlsCert !== undefined ? { tlsCert: options.decisionsTlsCert } : {}),
+            ...(options.decisionsTlsKey !== undefined ? { tlsKey: options.decisionsTlsKey } : {}),
+          },
+          log,
+        );
   const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
   if (options.leaderElect) {
     try {
@@ -179,6 +202,25 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
     }
   }
 
+  let decisions: RunningDecisionApi | undefined;
+  if (decisionsListen !== undefined && decisionsSettings !== undefined) {
+    try {
+      decisions = await runDecisionApi({
+        store,
+        ...(dsn !== undefined ? { dsn } : {}),
+        host: decisionsListen.host,
+        port: decisionsListen.port,
+        logger: log.child({ component: 'decisions' }),
+        ...decisionsSettings,
+      });
+      log.info({ url: decisions.url }, 'decision API serving');
+    } catch (err) {
+      await webhook?.close();
+      await operator.stop();
+      throw err;
+    }
+  }
+
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       log.info({ signal }, 'signal received; stopping');
@@ -192,6 +234,7 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
     signals.on('SIGTERM', onSignal);
     signals.on('SIGINT', onSignal);
   });
+  await decisions?.close();
   await webhook?.close();
   await operator.stop();
 }
