@@ -40,7 +40,7 @@ describe('gatehouse run', () => {
     [['--probe-listen', 'nowhere'], '--probe-listen'],
     [['--log-level', 'loud'], '--log-level'],
     [['--retry-period', '20s'], '--retry-period'],
-    [[], '--webhook-cert-dir'],
+    [['--webhook'], '--webhook-cert-dir'],
     [['--webhook-cert-dir', '/tmp', '--webhook-self-signed'], '--webhook-self-signed'],
   ])('refuses %j with exit code 2, naming the flag', async (args, flag) => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

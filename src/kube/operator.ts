@@ -18,8 +18,6 @@ import { OperatorMetrics } from './metrics.js';
 import { metricsHandler, probeHandler, startServer, type ListenAddress, type ReadinessCheck, type RunningServer } from './servers.js';
 import type { BackoffOptions, RateLimitOptions } from './workqueue.js';
 
-export const DEFAULT_LEASE_NAMESPACE = 'gatehouse-system';
-
 export interface LeaderElectionSettings {
   namespace: string;
   name?: string;

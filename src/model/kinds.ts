@@ -103,7 +103,8 @@ export const KINDS: Record<Kind, KindInfo> = {
       { name: 'Email', type: 'string', jsonPath: '.spec.email', description: 'Email the member logs in with.' },
       { name: 'Role', type: 'string', jsonPath: '.spec.role', description: 'Role given to the member.' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Invited, Active, Expired or Failed.' },
-      { name: 'Expires', type: 'date', jsonPath: '.spec.expiresAt', description: 'When temporary access ends.' },
+      // A string, not a date: kubectl renders a date column as an age, and a future one as <invalid>.
+      { name: 'Expires', type: 'string', jsonPath: '.spec.expiresAt', description: 'When temporary access ends (RFC 3339).' },
       readyColumn,
       ageColumn,
       { name: 'Last-Login', type: 'date', jsonPath: '.status.lastLoginAt', description: 'Last login recorded by the application.', priority: 1 },
@@ -123,7 +124,7 @@ export const KINDS: Record<Kind, KindInfo> = {
       { name: 'Grantee', type: 'string', jsonPath: '.spec.grantee.type', description: 'SupportTeam or Agents.' },
       { name: 'Access', type: 'string', jsonPath: '.spec.accessLevel', description: 'ReadOnly or ReadWrite.' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Active, Expired, Revoked or Failed.' },
-      { name: 'Expires', type: 'date', jsonPath: '.status.endsAt', description: 'When access ends.' },
+      { name: 'Expires', type: 'string', jsonPath: '.status.endsAt', description: 'When access ends (RFC 3339).' },
       readyColumn,
       ageColumn,
     ],

@@ -13,13 +13,22 @@ export const MemberSpecSchema = Type.Object(
       format: 'email',
       minLength: 3,
       maxLength: 254,
-      'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'email is immutable; create a new Member instead' }],
+      'x-kubernetes-validations': [
+        {
+          rule: 'self == oldSelf',
+          message: 'email is immutable; create a new Member instead',
+          messageExpression: "'email is immutable (it was ' + oldSelf + '): delete this Member and declare a new one for the new address'",
+          reason: 'FieldValueForbidden',
+        },
+      ],
     }),
     displayName: Type.String({
       description: 'The person\'s full name. Immutable, as in the product\'s own console.',
       minLength: 1,
       maxLength: 200,
-      'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'displayName is immutable; create a new Member instead' }],
+      'x-kubernetes-validations': [
+        { rule: 'self == oldSelf', message: 'displayName is immutable; delete this Member and declare a new one', reason: 'FieldValueForbidden' },
+      ],
     }),
     phone: Type.Optional(
       Type.String({ description: 'Phone number in E.164 form, for example +4930123456.', pattern: '^\\+[1-9][0-9]{6,14}$' }),
@@ -63,7 +72,13 @@ export const MemberSpecSchema = Type.Object(
   {
     description: 'One person\'s access to one workspace.',
     'x-kubernetes-validations': [
-      { rule: 'self.workspaceRef.name == oldSelf.workspaceRef.name', message: 'workspaceRef is immutable; create a new Member instead', fieldPath: '.workspaceRef.name' },
+      {
+        rule: 'self.workspaceRef.name == oldSelf.workspaceRef.name',
+        message: 'workspaceRef is immutable; create a new Member instead',
+        messageExpression: "'workspaceRef.name is immutable (it was ' + oldSelf.workspaceRef.name + '): declare a new Member in workspace ' + self.workspaceRef.name + ' instead'",
+        fieldPath: '.workspaceRef.name',
+        reason: 'FieldValueForbidden',
+      },
     ],
   },
 );

@@ -9,6 +9,8 @@ export interface CelRule {
   rule: string;
   message: string;
   fieldPath?: string;
+  /** A message computed by the API server (CEL returning a string); `message` stays as the fallback. */
+  messageExpression?: string;
   reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
 }
 

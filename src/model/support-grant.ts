@@ -69,7 +69,12 @@ export const SupportGrantSpecSchema = Type.Object(
         description: 'How long access lasts from startsAt, for example 168h (a week), 720h (a month) or 8760h (a year). Set either duration or endsAt.',
         'x-kubernetes-validations': [
           { rule: "duration(self) > duration('0s')", message: 'duration must be positive' },
-          { rule: `duration(self) <= duration('${SUPPORT_GRANT_MAX_DURATION}')`, message: 'duration must be at most a year (8784h)' },
+          {
+            rule: `duration(self) <= duration('${SUPPORT_GRANT_MAX_DURATION}')`,
+            message: 'duration must be at most a year (8784h)',
+            messageExpression: `'duration ' + self + ' is longer than a year (${SUPPORT_GRANT_MAX_DURATION}); grant a year or less and renew it if support still needs access'`,
+            reason: 'FieldValueInvalid',
+          },
         ],
       }),
     ),
@@ -95,7 +100,9 @@ export const SupportGrantSpecSchema = Type.Object(
       {
         rule: '!has(self.startsAt) || !has(self.endsAt) || timestamp(self.endsAt) > timestamp(self.startsAt)',
         message: 'endsAt must be after startsAt',
+        messageExpression: "'endsAt (' + self.endsAt + ') must be after startsAt (' + self.startsAt + ')'",
         fieldPath: '.endsAt',
+        reason: 'FieldValueInvalid',
       },
       { rule: 'self.workspaceRef.name == oldSelf.workspaceRef.name', message: 'workspaceRef is immutable; create a new SupportGrant instead', fieldPath: '.workspaceRef.name' },
       { rule: '!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)', message: 'a revoked grant cannot be reinstated; create a new SupportGrant instead', fieldPath: '.revoked' },

@@ -115,7 +115,14 @@ export const WorkspaceSpecSchema = Type.Object(
       minLength: 1,
       maxLength: 63,
       pattern: WORKSPACE_ID_PATTERN,
-      'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'workspaceId is immutable; create a new Workspace instead' }],
+      'x-kubernetes-validations': [
+        {
+          rule: 'self == oldSelf',
+          message: 'workspaceId is immutable; create a new Workspace instead',
+          messageExpression: "'workspaceId is immutable (it was ' + oldSelf + '): it is the key the application uses; create a new Workspace instead'",
+          reason: 'FieldValueForbidden',
+        },
+      ],
     }),
     displayName: Type.String({ description: 'Name shown to people.', minLength: 1, maxLength: 200 }),
     twoFactor: Type.Optional(

@@ -1,18 +1,19 @@
-// The operator end to end: the same suite against the fake API server (always)
-// and against k3s in a container (where a container engine exists).
+// The operator end to end: the whole suite against a real kube-apiserver
+// (envtest), and the injected faults against the fake API server.
 import { describe } from 'vitest';
+import { envtestSkipReason } from '../support/envtest.js';
 import { operatorSuite } from './support/suite.js';
-import { detectContainerRuntime, fakeTarget, k3sTarget } from './support/targets.js';
+import { envtestTarget, fakeTarget } from './support/targets.js';
 
-const runtime = await detectContainerRuntime();
+const skipReason = envtestSkipReason();
 
-describe('operator e2e against the fake API server', () => {
-  operatorSuite(fakeTarget);
-});
-
-describe.skipIf(!runtime.available)(
-  runtime.available ? 'operator e2e against k3s' : `operator e2e against k3s (skipped: no container runtime: ${runtime.reason})`,
+describe.skipIf(skipReason !== undefined)(
+  skipReason === undefined ? 'operator e2e against a real kube-apiserver (envtest)' : `operator e2e against a real kube-apiserver (skipped: ${skipReason})`,
   () => {
-    operatorSuite(k3sTarget);
+    operatorSuite(envtestTarget);
   },
 );
+
+describe('operator e2e against the fake API server (injected faults)', () => {
+  operatorSuite(fakeTarget);
+});

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { StoreEngine } from '../../kube/controller/engine-adapter.js';
 import { loadKubeConfig } from '../../kube/client.js';
 import { DEFAULT_LEASE_NAME, DEFAULT_LEADER_ELECTION_TIMING } from '../../kube/leader-election.js';
-import { DEFAULT_LEASE_NAMESPACE, DEFAULT_RESYNC_PERIOD_MS, DEFAULT_STORE_POLL_MS, DEFAULT_WORKERS, Operator } from '../../kube/operator.js';
+import { checkLeaseNamespace, defaultOperatorNamespace, LeaseNamespaceError } from '../../kube/lease-namespace.js';
+import { DEFAULT_RESYNC_PERIOD_MS, DEFAULT_STORE_POLL_MS, DEFAULT_WORKERS, Operator } from '../../kube/operator.js';
 import { parseListenAddress } from '../../kube/servers.js';
 import { DurationFormatError, parseDuration } from '../../model/duration.js';
 import { openStore, redactDsn, storeDsnFrom } from '../../store/index.js';
@@ -58,7 +59,7 @@ export function register(program: Command): void {
     .option('--store-poll-interval <duration>', 'how often the store is read for changes the application made (invitations accepted, logins)', seconds(DEFAULT_STORE_POLL_MS))
     .option('--leader-elect', 'elect a leader through a Lease so only one replica reconciles (default)', true)
     .option('--no-leader-elect', 'reconcile without a lease (a single replica)')
-    .option('--lease-namespace <ns>', `namespace of the leader Lease (default $POD_NAMESPACE, else ${DEFAULT_LEASE_NAMESPACE})`)
+    .option('--lease-namespace <ns>', 'namespace of the leader Lease; it must exist (default $POD_NAMESPACE, else the kubeconfig context\'s namespace, else default)')
     .option('--lease-name <name>', 'name of the leader Lease', DEFAULT_LEASE_NAME)
     .option('--lease-duration <duration>', 'how long a lease holds without renewal', seconds(DEFAULT_LEADER_ELECTION_TIMING.leaseDurationMs))
     .option('--renew-deadline <duration>', 'how long the leader keeps trying to renew before it stops reconciling', seconds(DEFAULT_LEADER_ELECTION_TIMING.renewDeadlineMs))
@@ -101,21 +102,31 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   const probeListen = parseListenAddress(options.probeListen, '--probe-listen');
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen');
   const profile = readProfileOption(options.profile);
-  const operatorNamespace = process.env.POD_NAMESPACE ?? DEFAULT_LEASE_NAMESPACE;
-  const webhookSettings = webhookOptionsFromFlags(options, { namespace: operatorNamespace });
-  const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
-
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(options.kubeconfig);
   } catch (err) {
     throw new UsageError(`cannot load the Kubernetes configuration${options.kubeconfig ? ` from ${options.kubeconfig}` : ''}: ${errorMessage(err)}`);
   }
+  const operatorNamespace = defaultOperatorNamespace(kubeConfig);
+  const webhookSettings = webhookOptionsFromFlags(options, { namespace: operatorNamespace });
+  const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
+  const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
+  if (options.leaderElect) {
+    try {
+      await checkLeaseNamespace(kubeConfig, leaseNamespace, options.leaseName);
+    } catch (err) {
+      if (err instanceof LeaseNamespaceError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
   const dsn = storeDsnFrom(options.store);
   const store = await openStore(dsn);
   log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn) }, 'identity store open');
   const engine = new StoreEngine(store, profile);
-  const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
+  if (webhookSettings === undefined) {
+    log.info({}, 'admission webhook off (serve it with --webhook-cert-dir DIR, --webhook-self-signed --webhook-service NAME, or --webhook-url URL)');
+  }
 
   // The webhook starts once the operator's cache (its index) exists; until it
   // serves, /readyz says not ready.

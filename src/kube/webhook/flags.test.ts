@@ -35,12 +35,19 @@ describe('webhook flags', () => {
     expect(settings?.tls).toMatchObject({ selfSigned: { secretName: 'dev-tls', hosts: expect.arrayContaining(['host.docker.internal', '127.0.0.1']) } });
   });
 
-  it('--no-webhook turns it off', () => {
-    expect(parse(['--no-webhook'])).toBeUndefined();
+  it.each([[[]], [['--no-webhook']], [['--webhook-listen', ':8443']], [['--webhook', '--no-webhook', '--webhook-cert-dir', '/tls']]])(
+    'is off with %j: nothing asks for it, or --no-webhook has the last word',
+    (args) => {
+      expect(parse(args)).toBeUndefined();
+    },
+  );
+
+  it('--webhook with a certificate flag turns it on', () => {
+    expect(parse(['--webhook', '--webhook-cert-dir', '/tls'])).toEqual({ listen: ':9443', tls: { certDir: '/tls' } });
   });
 
   it.each([
-    [[], /needs a serving certificate: --webhook-cert-dir DIR .* or --webhook-self-signed/],
+    [['--webhook'], /needs a serving certificate: add --webhook-cert-dir DIR .*, --webhook-self-signed .* or --webhook-url URL/],
     [['--webhook-self-signed'], /needs --webhook-service NAME .* or --webhook-url URL/],
     [['--webhook-self-signed', '--webhook-cert-dir', '/tls', '--webhook-service', 's'], /exclude each other/],
     [['--webhook-url', 'http://127.0.0.1:9443/validate'], /must use https/],

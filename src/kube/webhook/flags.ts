@@ -11,7 +11,7 @@ import { DEFAULT_WEBHOOK_LISTEN, parseListenAddress, type AdmissionWebhookOption
 
 /** What commander hands over for the webhook flags (camel-cased names). */
 export interface WebhookFlags {
-  /** false with --no-webhook. */
+  /** true with --webhook, false with --no-webhook, undefined with neither. */
   webhook?: boolean;
   webhookListen?: string;
   webhookCertDir?: string;
@@ -27,7 +27,8 @@ export type WebhookSettings = Pick<AdmissionWebhookOptions, 'listen' | 'tls' | '
 
 export function registerWebhookFlags(command: Command): Command {
   return command
-    .option('--no-webhook', 'do not serve the admission webhook (the reconciler still enforces the rules)')
+    .option('--webhook', 'serve the admission webhook; implied by --webhook-cert-dir, --webhook-self-signed and --webhook-url')
+    .option('--no-webhook', 'do not serve the admission webhook (the default when no certificate flag is given; the reconciler still enforces the rules)')
     .option('--webhook-listen <addr>', 'address the admission webhook listens on: HOST:PORT, :PORT or [IPv6]:PORT', DEFAULT_WEBHOOK_LISTEN)
     .option('--webhook-cert-dir <dir>', 'directory with tls.crt and tls.key (and ca.crt), e.g. a mounted cert-manager Secret; reloaded when the files change')
     .option('--webhook-self-signed', 'generate a CA and serving certificate, keep them in --webhook-secret, rotate them and inject the CA into --webhook-config-name')
@@ -38,12 +39,15 @@ export function registerWebhookFlags(command: Command): Command {
 }
 
 /**
- * Turns the flags into webhook settings; undefined with --no-webhook. Throws
+ * Turns the flags into webhook settings; undefined with --no-webhook, or when
+ * nothing asks for the webhook (no --webhook and no certificate flag). Throws
  * UsageError for combinations that cannot work, naming the flags to use.
  * `namespace` is the operator's namespace (the Secret's and the Service's).
  */
 export function webhookOptionsFromFlags(flags: WebhookFlags, context: { namespace: string }): WebhookSettings | undefined {
   if (flags.webhook === false) return undefined;
+  const asked = flags.webhook === true || flags.webhookCertDir !== undefined || flags.webhookSelfSigned === true || flags.webhookUrl !== undefined;
+  if (!asked) return undefined;
   const listen = flags.webhookListen ?? DEFAULT_WEBHOOK_LISTEN;
   try {
     parseListenAddress(listen);
@@ -65,7 +69,7 @@ export function webhookOptionsFromFlags(flags: WebhookFlags, context: { namespac
   const selfSigned = flags.webhookSelfSigned === true || (flags.webhookCertDir === undefined && url !== undefined);
   if (!selfSigned && flags.webhookCertDir === undefined) {
     throw new UsageError(
-      'the admission webhook needs a serving certificate: --webhook-cert-dir DIR (a mounted cert-manager or Helm Secret) or --webhook-self-signed --webhook-service NAME; or --no-webhook to run without it',
+      'the admission webhook (--webhook) needs a serving certificate: add --webhook-cert-dir DIR (a mounted cert-manager or Helm Secret), --webhook-self-signed --webhook-service NAME (in a cluster) or --webhook-url URL (outside one); or drop --webhook to run without it',
     );
   }
   const configName = flags.webhookConfigName ?? DEFAULT_WEBHOOK_CONFIG_NAME;

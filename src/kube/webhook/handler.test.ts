@@ -66,7 +66,7 @@ describe('denialFor', () => {
       ['NoRoleAssigned spec.role: hm'],
     );
     expect(two.status?.message).toBe('Member acme/bob has 2 problems:\n- RoleNotFound spec.role: no such role\n- TooManyAdmins (Role acme/x): too many');
-    expect(two.status?.details?.causes?.[1]).toEqual({ reason: 'TooManyAdmins', field: '', message: 'Role acme/x: too many' });
+    expect(two.status?.details?.causes?.[1]).toEqual({ reason: 'TooManyAdmins', field: '', message: 'TooManyAdmins: Role acme/x: too many' });
     expect(two.warnings).toEqual(['NoRoleAssigned spec.role: hm']);
   });
 });

@@ -91,9 +91,10 @@ export function denialFor(uid: string, subject: ObjectRef, errors: Violation[], 
     lines.length === 1
       ? `${formatRef(subject)}: ${lines[0]}`
       : `${formatRef(subject)} has ${lines.length} problems:\n${lines.map((line) => `- ${line}`).join('\n')}`;
+  // kubectl prints an Invalid status as "field: message" per cause and drops the reason: the rule id goes into the message.
   const causes: StatusCause[] = errors.map((v) => ({
     reason: v.ruleId,
-    message: formatRef(v.object) === formatRef(subject) ? v.message : `${formatRef(v.object)}: ${v.message}`,
+    message: `${v.ruleId}: ${formatRef(v.object) === formatRef(subject) ? v.message : `${formatRef(v.object)}: ${v.message}`}`,
     field: v.field,
   }));
   // 422 for the object's own problems; 403 when only RBAC says no; 503 when RBAC could not be asked.

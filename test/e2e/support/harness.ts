@@ -1,7 +1,7 @@
 // The end-to-end harness: a cluster target, a real SQLite identity store in a
 // temporary folder, the real engine, and operators started in this process
 // (on a manual clock) or as `gatehouse run` processes.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,18 @@ export class FaultyEngine extends DelegatingEngine {
     }
     return super.sync(desired, scope, at, index);
   }
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real kubectl against `kubeconfig`; the caller checks the result. */
+export function runKubectl(kubectl: string, kubeconfig: string, args: string[], input?: string): CommandResult {
+  const result = spawnSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000, ...(input !== undefined ? { input } : {}) });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 export interface OperatorProcess {
@@ -116,7 +128,12 @@ export class E2E {
     this.target.writeKubeconfig(kubeconfig);
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'run', '--no-webhook', '--kubeconfig', kubeconfig, '--store', `sqlite:${this.storePath}`, ...args],
+      [
+        '--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'run',
+        // The webhook is off unless a test asks for it.
+        ...(args.some((a) => a.startsWith('--webhook')) ? [] : ['--no-webhook']),
+        '--kubeconfig', kubeconfig, '--store', `sqlite:${this.storePath}`, ...args,
+      ],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAMESPACE: 'gatehouse-system' } },
     );
     const lines: Array<Record<string, unknown>> = [];
@@ -188,7 +205,9 @@ export class E2E {
     const deadline = Date.now() + timeoutMs;
     let stable = 0;
     let last = -1;
-    while (stable < 5) {
+    // The fake counts requests; on a real API server, quiet is judged over a longer window.
+    const needed = this.target.fake ? 5 : 12;
+    while (stable < needed) {
       if (Date.now() > deadline) throw new Error('the operator did not settle');
       await sleep(15);
       const count = this.target.fake ? this.target.fake.requests.length : 0;

@@ -1,0 +1,194 @@
+// The admission webhook on a real kube-apiserver: `gatehouse run --webhook-url`
+// registers it, the API server calls it over TLS for every kind, `kubectl`
+// shows its denials and warnings, and the escalation check asks the API
+// server's own RBAC through SubjectAccessReviews. The webhook configuration is
+// cluster-wide, so this file has an API server of its own.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ruleInfo } from '../../src/rules/catalog.js';
+import { envtestSkipReason, Envtest, findKubectl } from '../support/envtest.js';
+import { freePort } from '../support/postgres.js';
+import type { KubeObject } from '../../src/kube/client.js';
+import { E2E, eventually, member, role, runKubectl, workspace, type OperatorProcess } from './support/harness.js';
+import type { ClusterTarget } from './support/targets.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const INVALID = join(REPO, 'examples', 'invalid');
+const skipReason = envtestSkipReason() ?? (findKubectl() === undefined ? 'no kubectl (run scripts/fetch-tools.sh)' : undefined);
+const CONFIG_NAME = 'gatehouse-envtest';
+/**
+ * What a cluster reports where it differs from `gatehouse validate`: a cluster
+ * cannot hold two objects of one name, so the second of a duplicated pair is
+ * an update of the first, refused for changing an immutable field.
+ */
+const IN_A_CLUSTER: Record<string, string[]> = { 'DuplicateObject.yaml': ['ImmutableFieldChanged'] };
+
+/** The rule ids an examples/invalid file marks with `# <- RuleId`. */
+function markedRules(text: string): string[] {
+  return [...new Set([...text.matchAll(/# <- ([A-Za-z]+)/g)].map((m) => m[1] as string))];
+}
+
+function namespacesOf(text: string): string[] {
+  return [
+    ...new Set(
+      parseAllDocuments(text)
+        .map((doc) => (doc.toJS() as KubernetesObject | null)?.metadata?.namespace)
+        .filter((ns): ns is string => typeof ns === 'string'),
+    ),
+  ];
+}
+
+describe.skipIf(skipReason !== undefined)(
+  skipReason === undefined ? 'admission webhook on a real kube-apiserver (envtest)' : `admission webhook on a real kube-apiserver (skipped: ${skipReason})`,
+  () => {
+    let env: Envtest;
+    let e: E2E;
+    let proc: OperatorProcess;
+    let kubeconfig: string;
+    const kubectl = findKubectl() as string;
+
+    beforeAll(async () => {
+      env = await Envtest.start();
+      const target: ClusterTarget = {
+        name: 'envtest',
+        envtest: env,
+        kubeConfig: () => env.kubeConfig(),
+        writeKubeconfig: (file) => env.writeKubeconfig(file),
+        createNamespace: (name) => env.createNamespace(name),
+        stop: () => env.stop(),
+      };
+      e = await E2E.start(target, ['acme']);
+      kubeconfig = join(e.dir, 'admin.kubeconfig');
+      env.writeKubeconfig(kubeconfig);
+      const port = await freePort();
+      proc = e.startProcess([
+        '--webhook-url', `https://127.0.0.1:${port}`,
+        '--webhook-listen', `127.0.0.1:${port}`,
+        '--webhook-config-name', CONFIG_NAME,
+        '--lease-namespace', 'gatehouse-system',
+        '--probe-listen', '', '--metrics-listen', '',
+      ]);
+      await proc.waitForLog('admission webhook serving', 30_000);
+      // The API server picks the configuration up through its own watch: wait until a write is judged.
+      await eventually(
+        () => runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(role('probe', ['fly-rockets'], {}, 'acme'))).stderr.includes('UnknownPermission'),
+        'the API server to call the webhook',
+        30_000,
+      );
+    }, 120_000);
+
+    afterAll(async () => {
+      await e?.stop();
+      await env?.stop();
+    });
+
+    it('registers itself for all four kinds with its own CA bundle, failing closed', async () => {
+      const config = await e.client.get<KubeObject & { webhooks: Array<Record<string, unknown>> }>(
+        { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false },
+        undefined,
+        CONFIG_NAME,
+      );
+      const [hook] = config.webhooks as Array<{ failurePolicy: string; clientConfig: { url: string; caBundle: string }; rules: Array<{ resources: string[]; operations: string[] }> }>;
+      expect(hook?.failurePolicy).toBe('Fail');
+      expect(hook?.clientConfig.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/validate$/);
+      expect(Buffer.from(hook?.clientConfig.caBundle ?? '', 'base64').toString()).toContain('BEGIN CERTIFICATE');
+      const resources = new Set(hook?.rules.flatMap((r) => r.resources));
+      for (const plural of ['workspaces', 'roles', 'members', 'supportgrants']) expect(resources, plural).toContain(plural);
+      expect(new Set(hook?.rules.flatMap((r) => r.operations))).toEqual(new Set(['CREATE', 'UPDATE', 'DELETE']));
+    });
+
+    // Every deliberately invalid example, applied as `kubectl apply -f FILE` would in a pipeline.
+    const examples = readdirSync(INVALID).filter((f) => f.endsWith('.yaml')).sort();
+    it.each(examples)('kubectl apply -f examples/invalid/%s: refused with the rule (or warned about it)', async (file) => {
+      const text = readFileSync(join(INVALID, file), 'utf8');
+      for (const ns of namespacesOf(text)) await env.createNamespace(ns);
+      const rules = IN_A_CLUSTER[file] ?? markedRules(text);
+      expect(rules.length, 'the file marks its rule').toBeGreaterThan(0);
+      const result = runKubectl(kubectl, kubeconfig, ['apply', '-f', join(INVALID, file)]);
+      const named = rules.every((id) => new RegExp(`\\b${id}\\b`).test(result.stderr));
+      // The API server's own schema and CEL checks come first and name the field instead of a rule.
+      const bySchema = /strict decoding error|spec\.[\w.[\]]+: (Invalid value|Required value|Unsupported value|Forbidden|Too long|Duplicate value)/.test(result.stderr);
+      if (rules.some((id) => ruleInfo(id)?.severity === 'error')) {
+        expect(result.code, result.stderr).not.toBe(0);
+        expect(named || bySchema, result.stderr).toBe(true);
+      } else if (result.code === 0) {
+        for (const id of rules) expect(result.stderr, `kubectl prints the admission warning ${id}`).toMatch(new RegExp(`Warning: ${id}\\b`));
+      } else {
+        // A warning in validate that admission refuses outright (an end time already past).
+        expect(named, result.stderr).toBe(true);
+      }
+    });
+
+    it('lists every violation of one object in one denial', () => {
+      const bad = member('many', { role: 'nope', expiresAt: '2001-01-01T00:00:00Z', loginType: 'Local' }, 'acme');
+      runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'acme')));
+      const result = runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(bad));
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('RoleNotFound');
+      expect(result.stderr).toContain('TemporaryAccessInPast');
+    });
+
+    it('refuses deleting a Role that is still assigned, and allows it once nobody has it', async () => {
+      const objects = [workspace('acme', {}, 'acme'), role('analyst', ['view-dashboard'], {}, 'acme'), member('ana', { role: 'analyst' }, 'acme')];
+      for (const object of objects) {
+        const applied = runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(object));
+        expect(applied.code, applied.stderr).toBe(0);
+      }
+      await eventually(async () => runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme', '--dry-run=server']).code !== 0, 'the webhook to see the Member');
+      const refused = runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme']);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/RoleInUse|assigned/);
+      expect(runKubectl(kubectl, kubeconfig, ['delete', 'member', 'ana', '-n', 'acme', '--wait=false']).code).toBe(0);
+      await eventually(async () => (await e.get('Member', 'ana', 'acme')) === undefined, 'ana gone (finalizer removed by the operator)');
+      await eventually(async () => runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme']).code === 0, 'the Role deleted once unassigned');
+    });
+
+    describe('escalation check through real SubjectAccessReviews', () => {
+      const read = (file: string) =>
+        parseAllDocuments(readFileSync(join(REPO, 'deploy', 'examples', file), 'utf8'))
+          .map((doc) => doc.toJS() as KubernetesObject | null)
+          .filter((o): o is KubernetesObject => o !== null && o.kind === 'ClusterRole');
+
+      let limited: string;
+      let gitops: string;
+      beforeAll(async () => {
+        // The shipped example ClusterRoles, bound to two ServiceAccounts.
+        await env.createAll([...read('clusterrole-workspace-admin.yaml'), ...read('clusterrole-gitops.yaml')]);
+        const binding = (name: string, clusterRole: string, sa: string) => ({
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name, namespace: 'acme' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+          subjects: [{ kind: 'ServiceAccount', name: sa, namespace: 'acme' }],
+        });
+        await env.createAll([binding('limited', 'gatehouse-workspace-admin', 'limited'), binding('gitops', 'gatehouse-gitops', 'gitops')]);
+        limited = join(e.dir, 'limited.kubeconfig');
+        gitops = join(e.dir, 'gitops.kubeconfig');
+        env.writeKubeconfig(limited, { token: await env.tokenFor('acme', 'limited'), namespace: 'acme' });
+        env.writeKubeconfig(gitops, { token: await env.tokenFor('acme', 'gitops'), namespace: 'acme' });
+        runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', { admins: { max: 5 } }, 'acme')));
+      });
+
+      it('a ServiceAccount that may write Members but not assign admin cannot create an admin', () => {
+        const result = runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('eve', { role: 'admin' }, 'acme')));
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toContain('assign');
+        expect(result.stderr).toContain('admin');
+      });
+
+      it('the same ServiceAccount may give a role it is allowed to assign', () => {
+        const result = runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('ed', { role: 'editor' }, 'acme')));
+        expect(result.code, result.stderr).toBe(0);
+      });
+
+      it('a ServiceAccount with assign on every role may create an admin', () => {
+        const result = runKubectl(kubectl, gitops, ['create', '-f', '-'], JSON.stringify(member('ada', { role: 'admin' }, 'acme')));
+        expect(result.code, result.stderr).toBe(0);
+      });
+    });
+  },
+);
