@@ -32,12 +32,12 @@ export function validateLoaded(load: LoadResult, ctx: DeclaredContext): Validati
     file: problem.file,
     line: problem.line,
     column: problem.column,
-    severity: 'error',
+    severity: problem.severity ?? 'error',
     ruleId: problem.code,
     kind: null,
     namespace: null,
     name: null,
-    field: '',
+    field: problem.field ?? '',
     message: problem.message,
   }));
   const byObject = checkObjectsByObject(

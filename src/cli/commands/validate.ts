@@ -12,6 +12,10 @@ export interface ValidateOptions {
   output?: 'text' | 'json';
   at?: string;
   profile?: string;
+  /** Text as typed; more warnings than this fail the run (exit code 1). */
+  maxWarnings?: string;
+  /** --max-warnings 0. */
+  strict?: boolean;
 }
 
 export function register(program: Command): void {
@@ -24,6 +28,8 @@ export function register(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--at <time>', 'evaluate time rules (expiry, support windows, certificates) at this RFC 3339 instant instead of now')
     .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option('--max-warnings <n>', 'exit code 1 when there are more than N warnings (for CI that treats warnings as errors)')
+    .option('--strict', 'same as --max-warnings 0')
     .action(async (paths: string[], _options: ValidateOptions, command: Command) => {
       const code = await runValidate(paths, command.optsWithGlobals<ValidateOptions>());
       if (code !== 0) process.exitCode = code;
@@ -40,13 +46,26 @@ export async function runValidate(
   write: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
   const at = parseAt(options.at);
+  const maxWarnings = options.strict === true ? 0 : parseMaxWarnings(options.maxWarnings);
   const profile = readProfileOption(options.profile);
   const load = await loadSources(paths);
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   const report = validateLoaded(load, { at, profile });
-  write((options.output ?? 'text') === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
-  return report.valid ? 0 : 1;
+  const json = (options.output ?? 'text') === 'json';
+  write(json ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
+  if (!report.valid) return 1;
+  if (maxWarnings !== undefined && report.summary.warnings > maxWarnings) {
+    if (!json) write(`${count(report.summary.warnings, 'warning')}, more than the ${maxWarnings} that ${options.strict === true ? '--strict' : '--max-warnings'} allows\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function parseMaxWarnings(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--max-warnings "${text}" is not a whole number; write e.g. --max-warnings 0`);
+  return Number(text);
 }
 
 export function parseAt(text: string | undefined): Date {
