@@ -93,14 +93,14 @@ CONF
 
 build() {
   log "building $IMAGE on $BASE"
-  podman build -q --build-arg "NODE_IMAGE=$BASE" -t "$IMAGE" . >/dev/null
-  podman image prune -f >/dev/null
+  # --layers=false keeps no intermediate images (with vfs each is a full copy), so nothing
+  # needs pruning afterwards: a prune would also remove other builds' images on a shared host.
+  podman build -q --layers=false --build-arg "NODE_IMAGE=$BASE" -t "$IMAGE" . >/dev/null
   log "built $IMAGE: $(podman image inspect "$IMAGE" --format '{{.Size}}') bytes"
 }
 
 clean() {
   podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
-  podman image prune -f >/dev/null
 }
 
 case "${1:-all}" in

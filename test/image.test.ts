@@ -42,8 +42,6 @@ describe.skipIf(skipReason !== undefined)(title, () => {
     const [user, size] = inspect.stdout.trim().split(' ');
     expect(user).toBe('65532:65532');
     process.stdout.write(`image ${IMAGE}: ${(Number(size) / 1e6).toFixed(0)} MB\n`);
-    const id = podman(['run', '--rm', '--read-only', '--network', 'none', '--entrypoint', 'id', IMAGE, '-u']);
-    expect(id.stdout.trim()).toBe('65532');
   });
 
   it('validates the examples on a read-only root filesystem, exit codes as outside', () => {
@@ -55,7 +53,7 @@ describe.skipIf(skipReason !== undefined)(title, () => {
     const bad = podman(['run', '--rm', '--read-only', '--network', 'none', '-v', examples, IMAGE, 'validate', '/examples/invalid']);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/error UnknownPermission Role unknown-permission\/analyst/);
-  });
+  }, 180_000);
 
   describe.skipIf(envtestSkipReason() !== undefined)(`run against an API server${envtestSkipReason() === undefined ? '' : ` (skipped: ${envtestSkipReason()})`}`, () => {
     let env: Envtest;
@@ -68,6 +66,7 @@ describe.skipIf(skipReason !== undefined)(title, () => {
       dir = mkdtempSync(join(tmpdir(), 'gatehouse-image-'));
       env.writeKubeconfig(join(dir, 'kubeconfig'), { namespace: NAMESPACE });
       // The container's user (65532) reads it through the bind mount; the folder is this test's own.
+      chmodSync(dir, 0o755);
       chmodSync(join(dir, 'kubeconfig'), 0o644);
       await env.createNamespace(NAMESPACE);
     }, 120_000);
