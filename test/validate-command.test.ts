@@ -85,6 +85,12 @@ describe('runValidate', () => {
     expect((await validate([join(dir, 'yes-no.yaml')], { at: AT, strict: true })).code).toBe(1);
   });
 
+  it('passes examples/gitops: merge keys expanded, kustomize and Argo CD files ignored, --strict clean', async () => {
+    const { code, out } = await validate([join(root, 'examples/gitops')], { at: AT, strict: true });
+    expect(out).toBe('0 errors, 0 warnings in 4 objects from 5 files (3 documents of other kinds ignored)\n');
+    expect(code).toBe(0);
+  });
+
   it('refuses a --max-warnings that is not a whole number', async () => {
     await expect(validate([acme], { at: AT, maxWarnings: 'none' })).rejects.toThrow('--max-warnings "none" is not a whole number');
   });
