@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Registrar }>> = {
   get: () => import('./get.js'),
   audit: () => import('./audit.js'),
   run: () => import('./run.js'),
+  import: () => import('./import.js'),
 };
 
 /** Registers the subcommand named in argv, or every subcommand (for help and unknown names). */
