@@ -154,6 +154,14 @@ forEachDialect('gatehouse import', (dialect) => {
     expect(readdirSync(join(out, '..'))).toEqual([]);
   });
 
+  it('refuses rather than invite an Active member the application never recorded accepting', async () => {
+    await store.db.updateTable('members').set({ accepted_at: null }).where('email_normalized', '=', 'frank@globex.example').execute();
+    let said = '';
+    expect(await runImport({ store: dsn, out }, (text) => (said += text))).toBe(1);
+    expect(said).toMatch(/issue-invitation member globex-prod\/frank@globex\.example/);
+    expect(await store.db.selectFrom('invitations').selectAll().execute()).toEqual([]);
+  });
+
   it('refuses a folder that is not empty, and a workspace the store does not have', async () => {
     await expect(runImport({ store: dsn, out: join(out, '..', '..') }, () => undefined)).rejects.toThrow('is not empty');
     await expect(runImport({ store: dsn, out, workspace: 'nope' }, () => undefined)).rejects.toThrow('--workspace nope: the store has no such workspace');

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runValidate } from '../src/cli/commands/validate.js';
+import { Envtest, envtestSkipReason } from './support/envtest.js';
+import { freePort } from './support/postgres.js';
 
 const exec = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -125,4 +127,41 @@ describe('the packed package', () => {
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toBe('0.1.0');
   });
+
+  const skip = envtestSkipReason();
+  it.skipIf(skip !== undefined)(
+    `runs the operator in its own process: SIGTERM to that process stops it with exit code 0 and frees its ports${skip === undefined ? '' : ` (skipped: ${skip})`}`,
+    async () => {
+      const env = await Envtest.start();
+      try {
+        const kubeconfig = join(work, 'kubeconfig');
+        env.writeKubeconfig(kubeconfig, { namespace: 'default' });
+        const probePort = await freePort();
+        const child = spawn(
+          process.execPath,
+          [
+            join(installed, 'bin/gatehouse.js'), 'run', '--no-webhook', '--kubeconfig', kubeconfig, '--store', `sqlite:${join(work, 'operator.db')}`,
+            '--probe-listen', `127.0.0.1:${probePort}`, '--metrics-listen', `127.0.0.1:${await freePort()}`,
+          ],
+          { cwd: project, stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        const healthz = () => fetch(`http://127.0.0.1:${probePort}/healthz`).then((r) => r.status, () => 0);
+        const deadline = Date.now() + 60_000;
+        while ((await healthz()) !== 200) {
+          if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the operator never answered /healthz:\n${stderr}`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        // The process we started is the operator itself: no launcher stands between the signal and it.
+        child.kill('SIGTERM');
+        expect(await exited, stderr).toBe(0);
+        expect(await healthz()).toBe(0);
+      } finally {
+        await env.stop();
+      }
+    },
+    120_000,
+  );
 });
