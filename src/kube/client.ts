@@ -243,7 +243,9 @@ export class KubeClient {
         ? await this.#api.createNamespacedCustomObject({ ...common, namespace })
         : await this.#api.createClusterCustomObject(common)) as T;
     } catch (err) {
-      throw KubeApiError.from(err, `cannot create ${describe(resource, namespace)}`);
+      // The name is in the body: without it a failure would read "cannot create Lease ns/".
+      const name = (body as { metadata?: { name?: unknown } } | undefined)?.metadata?.name;
+      throw KubeApiError.from(err, `cannot create ${describe(resource, namespace, typeof name === 'string' ? name : undefined)}`);
     }
   }
 

@@ -75,7 +75,7 @@ describe.skipIf(skipReason !== undefined)(
       await proc.waitForLog('admission webhook serving', 30_000);
       // The API server picks the configuration up through its own watch: wait until a write is judged.
       await eventually(
-        () => runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(role('probe', ['fly-rockets'], {}, 'acme'))).stderr.includes('UnknownPermission'),
+        async () => (await runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(role('probe', ['fly-rockets'], {}, 'acme')))).stderr.includes('UnknownPermission'),
         'the API server to call the webhook',
         30_000,
       );
@@ -108,10 +108,10 @@ describe.skipIf(skipReason !== undefined)(
       for (const ns of namespacesOf(text)) await env.createNamespace(ns);
       const rules = IN_A_CLUSTER[file] ?? markedRules(text);
       expect(rules.length, 'the file marks its rule').toBeGreaterThan(0);
-      const result = runKubectl(kubectl, kubeconfig, ['apply', '-f', join(INVALID, file)]);
+      const result = await runKubectl(kubectl, kubeconfig, ['apply', '-f', join(INVALID, file)]);
       const named = rules.every((id) => new RegExp(`\\b${id}\\b`).test(result.stderr));
       // The API server's own schema and CEL checks come first and name the field instead of a rule.
-      const bySchema = /strict decoding error|spec\.[\w.[\]]+: (Invalid value|Required value|Unsupported value|Forbidden|Too long|Duplicate value)/.test(result.stderr);
+      const bySchema = /strict decoding error|spec[\w.[\]]*: (Invalid value|Required value|Unsupported value|Forbidden|Too long|Duplicate value)/.test(result.stderr);
       if (rules.some((id) => ruleInfo(id)?.severity === 'error')) {
         expect(result.code, result.stderr).not.toBe(0);
         expect(named || bySchema, result.stderr).toBe(true);
@@ -123,10 +123,10 @@ describe.skipIf(skipReason !== undefined)(
       }
     });
 
-    it('lists every violation of one object in one denial', () => {
+    it('lists every violation of one object in one denial', async () => {
       const bad = member('many', { role: 'nope', expiresAt: '2001-01-01T00:00:00Z', loginType: 'Local' }, 'acme');
-      runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'acme')));
-      const result = runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(bad));
+      await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'acme')));
+      const result = await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(bad));
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain('RoleNotFound');
       expect(result.stderr).toContain('TemporaryAccessInPast');
@@ -135,16 +135,28 @@ describe.skipIf(skipReason !== undefined)(
     it('refuses deleting a Role that is still assigned, and allows it once nobody has it', async () => {
       const objects = [workspace('acme', {}, 'acme'), role('analyst', ['view-dashboard'], {}, 'acme'), member('ana', { role: 'analyst' }, 'acme')];
       for (const object of objects) {
-        const applied = runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(object));
+        const applied = await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(object));
         expect(applied.code, applied.stderr).toBe(0);
       }
-      await eventually(async () => runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme', '--dry-run=server']).code !== 0, 'the webhook to see the Member');
-      const refused = runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme']);
+      await eventually(async () => (await runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme', '--dry-run=server'])).code !== 0, 'the webhook to see the Member');
+      const refused = await runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme']);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(/RoleInUse|assigned/);
-      expect(runKubectl(kubectl, kubeconfig, ['delete', 'member', 'ana', '-n', 'acme', '--wait=false']).code).toBe(0);
+      expect((await runKubectl(kubectl, kubeconfig, ['delete', 'member', 'ana', '-n', 'acme', '--wait=false'])).code).toBe(0);
       await eventually(async () => (await e.get('Member', 'ana', 'acme')) === undefined, 'ana gone (finalizer removed by the operator)');
-      await eventually(async () => runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme']).code === 0, 'the Role deleted once unassigned');
+      await eventually(async () => (await runKubectl(kubectl, kubeconfig, ['delete', 'role.gatehouse.dev', 'analyst', '-n', 'acme'])).code === 0, 'the Role deleted once unassigned');
+    });
+
+    it('answers a server-side dry run exactly like the real request, and stores nothing either way', async () => {
+      await env.createNamespace('dry');
+      await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'dry')));
+      const bad = await runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(member('ghost', { role: 'ghost' }, 'dry')));
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('RoleNotFound');
+      const good = await runKubectl(kubectl, kubeconfig, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify(member('fine', {}, 'dry')));
+      expect(good.code, good.stderr).toBe(0);
+      expect(good.stdout).toContain('(server dry run)');
+      for (const name of ['ghost', 'fine']) expect(await e.get('Member', name, 'dry'), name).toBeUndefined();
     });
 
     describe('escalation check through real SubjectAccessReviews', () => {
@@ -170,23 +182,23 @@ describe.skipIf(skipReason !== undefined)(
         gitops = join(e.dir, 'gitops.kubeconfig');
         env.writeKubeconfig(limited, { token: await env.tokenFor('acme', 'limited'), namespace: 'acme' });
         env.writeKubeconfig(gitops, { token: await env.tokenFor('acme', 'gitops'), namespace: 'acme' });
-        runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', { admins: { max: 5 } }, 'acme')));
+        await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', { admins: { max: 5 } }, 'acme')));
       });
 
-      it('a ServiceAccount that may write Members but not assign admin cannot create an admin', () => {
-        const result = runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('eve', { role: 'admin' }, 'acme')));
+      it('a ServiceAccount that may write Members but not assign admin cannot create an admin', async () => {
+        const result = await runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('eve', { role: 'admin' }, 'acme')));
         expect(result.code).not.toBe(0);
         expect(result.stderr).toContain('assign');
         expect(result.stderr).toContain('admin');
       });
 
-      it('the same ServiceAccount may give a role it is allowed to assign', () => {
-        const result = runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('ed', { role: 'editor' }, 'acme')));
+      it('the same ServiceAccount may give a role it is allowed to assign', async () => {
+        const result = await runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('ed', { role: 'editor' }, 'acme')));
         expect(result.code, result.stderr).toBe(0);
       });
 
-      it('a ServiceAccount with assign on every role may create an admin', () => {
-        const result = runKubectl(kubectl, gitops, ['create', '-f', '-'], JSON.stringify(member('ada', { role: 'admin' }, 'acme')));
+      it('a ServiceAccount with assign on every role may create an admin', async () => {
+        const result = await runKubectl(kubectl, gitops, ['create', '-f', '-'], JSON.stringify(member('ada', { role: 'admin' }, 'acme')));
         expect(result.code, result.stderr).toBe(0);
       });
     });

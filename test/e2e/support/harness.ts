@@ -1,7 +1,7 @@
 // The end-to-end harness: a cluster target, a real SQLite identity store in a
 // temporary folder, the real engine, and operators started in this process
 // (on a manual clock) or as `gatehouse run` processes.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,10 +62,25 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs the real kubectl against `kubeconfig`; the caller checks the result. */
-export function runKubectl(kubectl: string, kubeconfig: string, args: string[], input?: string): CommandResult {
-  const result = spawnSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000, ...(input !== undefined ? { input } : {}) });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+/**
+ * Runs the real kubectl against `kubeconfig`; the caller checks the result.
+ * Asynchronous, so an operator in this process keeps working meanwhile.
+ */
+export function runKubectl(kubectl: string, kubeconfig: string, args: string[], input?: string): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectl, ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin?.end(input ?? '');
+  });
 }
 
 export interface OperatorProcess {

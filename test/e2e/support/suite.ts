@@ -7,7 +7,9 @@
 // work to settle.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { acceptInvitation, recordLogin, takeInvitationsToDeliver } from '../../../src/app/index.js';
+import { LEASE_RESOURCE } from '../../../src/kube/client.js';
 import { STORE_FINALIZER } from '../../../src/model/index.js';
+import { systemClock } from '../../../src/util/clock.js';
 import { E2E, eventually, member, role, sleep, supportGrant, workspace } from './harness.js';
 import type { ClusterTarget, TargetFactory } from './targets.js';
 
@@ -207,6 +209,28 @@ export function operatorSuite(factory: TargetFactory): void {
       expect(await e.memberRows()).toEqual([]);
     });
 
+    it('revokes temporary access within 1 s of its end time on the real clock', async () => {
+      // The one place the wall clock is the point: the API server and the store run on it too.
+      await e.startOperator({ namespaces: [ns], clock: systemClock });
+      await e.create(workspace('acme', {}, ns));
+      const expiresAt = new Date(Date.now() + 4000);
+      await e.create(member('brief', { expiresAt: expiresAt.toISOString() }, ns));
+      await eventually(async () => (await e.memberRows())[0]?.state === 'Invited', 'the member in the store');
+      let revokedSeenAt = 0;
+      await eventually(
+        async () => {
+          if ((await e.memberRows())[0]?.state !== 'Expired') return false;
+          revokedSeenAt = Date.now();
+          return true;
+        },
+        'the member revoked',
+        10_000,
+      );
+      expect(revokedSeenAt).toBeGreaterThanOrEqual(expiresAt.getTime());
+      expect(revokedSeenAt - expiresAt.getTime(), 'revocation lateness in ms').toBeLessThan(1000);
+      await eventually(async () => (await e.status('Member', 'brief', ns)).phase === 'Expired', 'status Expired');
+    });
+
     it('hands over between two instances through the Lease; only the leader writes', async () => {
       const first = await e.startOperator({ namespaces: [ns], leaderElection: { ...LEASE, name: `lease-${ns}`, identity: 'first' } });
       const second = await e.startOperator({ namespaces: [ns], leaderElection: { ...LEASE, name: `lease-${ns}`, identity: 'second' } });
@@ -273,6 +297,34 @@ export function operatorSuite(factory: TargetFactory): void {
         lease,
       );
       expect(leaseObject.spec?.holderIdentity ?? '').toBe('');
+    });
+
+    it('hands the Lease over between two operator processes when the leader is killed', async () => {
+      const lease = `pair-${ns}`;
+      const args = ['--namespace', ns, '--lease-name', lease, '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '500ms', '--probe-listen', '', '--metrics-listen', ''];
+      const one = e.startProcess(args);
+      await one.waitForLog('reconciling');
+      const two = e.startProcess(args);
+      await two.waitForLog('operator started');
+      await e.create(workspace('acme', {}, ns));
+      await e.create(member('alice', {}, ns));
+      await eventually(async () => (await e.status('Member', 'alice', ns)).phase === 'Invited', 'alice Invited by the first leader');
+      expect(two.lines.map((l) => l.msg), 'the standby does not lead').not.toContain('reconciling');
+      const leaseObject = () =>
+        e.client.get<{ metadata: { name: string }; spec?: { holderIdentity?: string; leaseTransitions?: number } }>(LEASE_RESOURCE, 'gatehouse-system', lease);
+      const firstHolder = (await leaseObject()).spec?.holderIdentity;
+      expect(firstHolder).toBe(String((await one.waitForLog('operator started')).identity));
+
+      one.child.kill('SIGKILL');
+      await one.exited;
+      await two.waitForLog('reconciling', 20_000);
+      await e.create(member('bob', {}, ns));
+      await eventually(async () => (await e.status('Member', 'bob', ns)).phase === 'Invited', 'bob Invited by the new leader', 20_000);
+      const after = await leaseObject();
+      expect(after.spec?.holderIdentity).toBe(String((await two.waitForLog('operator started')).identity));
+      expect(after.spec?.leaseTransitions ?? 0).toBeGreaterThanOrEqual(1);
+      two.child.kill('SIGTERM');
+      expect(await two.exited).toBe(0);
     });
 
     it('converges after a crash mid-work (kill -9) and a restart', async () => {
