@@ -1,8 +1,8 @@
-// The package as a user gets it: `npm pack` (which builds dist/ through `prepare`), then
+// The package as a user gets it: `npm pack` (which builds dist/ through `prepack`), then
 // `npm install --omit=dev` of the tarball into an empty folder, then the installed command.
 // Nothing here runs TypeScript: no loader and no devDependency is installed.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,9 +44,18 @@ function gatehouse(args: string[], cwd = project): Promise<Run> {
   });
 }
 
+/** What `npm pack` reads: the package's own files and what its build needs (never dist/ or tests). */
+const PACKED_FROM = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'bin', 'src', 'scripts', 'profiles', 'crds', 'charts'];
+
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'gatehouse-package-'));
-  const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  // Packed from a copy, so that its build (prepack) never replaces this checkout's dist/ while
+  // other suites run the command from it.
+  const checkout = join(work, 'checkout');
+  mkdirSync(checkout);
+  for (const entry of PACKED_FROM) cpSync(join(root, entry), join(checkout, entry), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(checkout, 'node_modules'));
+  const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', work], { cwd: checkout, maxBuffer: 64 * 1024 * 1024 });
   const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string }[];
   tarball = join(work, packed!.filename);
   project = join(work, 'project');
