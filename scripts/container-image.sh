@@ -95,7 +95,13 @@ build() {
   log "building $IMAGE on $BASE"
   # --layers=false keeps no intermediate images (with vfs each is a full copy), so nothing
   # needs pruning afterwards: a prune would also remove other builds' images on a shared host.
+  local previous
+  previous="$(podman image inspect "$IMAGE" --format '{{.Id}}' 2>/dev/null || true)"
   podman build -q --layers=false --build-arg "NODE_IMAGE=$BASE" -t "$IMAGE" . >/dev/null
+  # The image this build replaced, now untagged: remove it (only ours, never a prune).
+  if [[ -n "$previous" && "$previous" != "$(podman image inspect "$IMAGE" --format '{{.Id}}')" ]]; then
+    podman rmi "$previous" >/dev/null 2>&1 || true
+  fi
   log "built $IMAGE: $(podman image inspect "$IMAGE" --format '{{.Size}}') bytes"
 }
 
