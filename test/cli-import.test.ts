@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, expect, it } from 'vitest';
 import { runImport } from '../src/cli/commands/import.js';
 import { runValidate } from '../src/cli/commands/validate.js';
+import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
+import type { GatehouseObject } from '../src/model/kinds.js';
 import { getDefaultProfile } from '../src/model/profile.js';
+import { refOfObject } from '../src/reconcile/plan.js';
 import { syncToStore } from '../src/reconcile/sync.js';
 import { loadSources } from '../src/source/load.js';
 import { openStore, type Store } from '../src/store/store.js';
@@ -135,6 +138,22 @@ forEachDialect('gatehouse import', (dialect) => {
       ['homer@partner.example', true, 'Member', 'homer-2', 'Active'],
     ]);
     expect(rows.every((r) => r.accepted_at !== null)).toBe(true);
+  });
+
+  it('the operator, reconciling the imported objects from a cluster, changes nothing and invites nobody', async () => {
+    expect(await runImport({ store: dsn, out }, () => undefined)).toBe(0);
+    const load = await loadSources([out]);
+    // As the API server hands them to the operator: with uid, generation and creation time.
+    const inCluster = load.objects.map(({ object }, i) => ({
+      ...object,
+      metadata: { ...object.metadata, uid: `00000000-0000-4000-a000-${String(i).padStart(12, '0')}`, generation: 1, creationTimestamp: AT },
+    })) as GatehouseObject[];
+    const engine = new StoreEngine(store, getDefaultProfile());
+    const result = await engine.sync(inCluster, { type: 'objects', refs: inCluster.map(refOfObject) }, new Date());
+    expect(result.violations.filter((v) => v.severity === 'error')).toEqual([]);
+    expect(result.changes).toBe(0);
+    expect(result.applied).toBe(false);
+    expect(await store.db.selectFrom('invitations').selectAll().execute()).toEqual([]);
   });
 
   it('imports one workspace with --workspace and leaves the others alone', async () => {
