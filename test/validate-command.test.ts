@@ -65,6 +65,36 @@ describe('runValidate', () => {
     expect(code).toBe(0);
   });
 
+  it.each<[string, ValidateOptions, number, string | undefined]>([
+    ['no limit', {}, 0, undefined],
+    ['--max-warnings 1', { maxWarnings: '1' }, 0, undefined],
+    ['--max-warnings 0', { maxWarnings: '0' }, 1, '1 warning, more than the 0 that --max-warnings allows'],
+    ['--strict', { strict: true }, 1, '1 warning, more than the 0 that --strict allows'],
+  ])('with warnings only and %s, returns %#', async (_name, limit, expected, line) => {
+    const { code, out } = await validate([invalid('TwoFactorOptional')], { at: AT, ...limit });
+    expect(code).toBe(expected);
+    if (line === undefined) expect(out).not.toContain('more than');
+    else expect(out.trimEnd().split('\n').at(-1)).toBe(line);
+  });
+
+  it('counts a YAML 1.1 boolean as a warning that --strict fails on', async () => {
+    await writeFile(join(dir, 'yes-no.yaml'), (await readFile(invalid('TwoFactorOptional'), 'utf8')).replace(/twoFactor: Optional.*/, 'twoFactor: Required').replace(/displayName: .*/, 'displayName: No'));
+    const lenient = await validate([join(dir, 'yes-no.yaml')]);
+    expect(lenient.out).toMatch(/yes-no\.yaml:\d+:\d+: warning Yaml11Boolean spec\.displayName: No is text here, but kubectl and Argo CD read it as the boolean false/);
+    expect(lenient.code).toBe(0);
+    expect((await validate([join(dir, 'yes-no.yaml')], { at: AT, strict: true })).code).toBe(1);
+  });
+
+  it('passes examples/gitops: merge keys expanded, kustomize and Argo CD files ignored, --strict clean', async () => {
+    const { code, out } = await validate([join(root, 'examples/gitops')], { at: AT, strict: true });
+    expect(out).toBe('0 errors, 0 warnings in 4 objects from 5 files (3 documents of other kinds ignored)\n');
+    expect(code).toBe(0);
+  });
+
+  it('refuses a --max-warnings that is not a whole number', async () => {
+    await expect(validate([acme], { at: AT, maxWarnings: 'none' })).rejects.toThrow('--max-warnings "none" is not a whole number');
+  });
+
   it('reports YAML syntax errors with their position and returns 1', async () => {
     const { code, out } = await validate([join(dir, 'broken.yaml')], { at: AT, output: 'json' });
     const report = JSON.parse(out) as { violations: unknown[] };

@@ -19,18 +19,23 @@ function objectSchema(kind: Kind) {
   );
 }
 
+/** The schema a whole document of a kind is checked against (also compiled at build time). */
+export function closedObjectSchema(kind: Kind): Record<string, unknown> {
+  // metadata stays open (labels, annotations, ...); everything else is closed.
+  const closed = closeObjects(objectSchema(kind)) as Record<string, unknown>;
+  const properties = closed.properties as Record<string, Record<string, unknown>>;
+  properties.metadata = { ...properties.metadata, additionalProperties: true };
+  properties.status = { type: 'object', additionalProperties: true, description: 'Status.' };
+  return closed;
+}
+
 const checks = new Map<Kind, SchemaCheck>();
 
 /** Checks a document of a Gatehouse kind against its schema; unknown fields are problems. */
 export function checkObjectSchema(kind: Kind, doc: unknown): SchemaProblem[] {
   let check = checks.get(kind);
   if (check === undefined) {
-    // metadata stays open (labels, annotations, ...); everything else is closed.
-    const closed = closeObjects(objectSchema(kind)) as Record<string, unknown>;
-    const properties = closed.properties as Record<string, Record<string, unknown>>;
-    properties.metadata = { ...properties.metadata, additionalProperties: true };
-    properties.status = { type: 'object', additionalProperties: true, description: 'Status.' };
-    check = compileSchema(closed);
+    check = compileSchema(closedObjectSchema(kind), kind);
     checks.set(kind, check);
   }
   return check(doc);

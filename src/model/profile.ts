@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { StringEnum } from './schema-types.js';
-import { compileSchema } from './schema-validator.js';
+import { compileSchema, type SchemaCheck } from './schema-validator.js';
 
 const ID_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -73,9 +73,11 @@ export class ProfileError extends Error {
   }
 }
 
-const checkProfileDocument = compileSchema(ProfileSchema);
+// Compiled on first use, so a precompiled function registered at start-up can stand in.
+let checkProfileDocument: SchemaCheck | undefined;
 
 export function profileFromDocument(doc: unknown, source: string): Profile {
+  checkProfileDocument ??= compileSchema(ProfileSchema, 'Profile');
   const schemaProblems = checkProfileDocument(doc);
   if (schemaProblems.length > 0) {
     throw new ProfileError(source, schemaProblems.map((p) => `${p.path || '(root)'}: ${p.message}`));

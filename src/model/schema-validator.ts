@@ -1,11 +1,14 @@
 // ajv, set up to read the same schemas the CRDs are generated from.
-import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsImport from 'ajv-formats';
+//
+// Compiling the schemas is the largest part of a `gatehouse validate` run, so
+// the build compiles them once into plain functions (scripts/build.mjs, ajv's
+// standalone code) and the packaged CLI registers those; ajv itself is then
+// loaded only when a schema without a precompiled function is compiled.
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
-import { INSTANT_HINT, parseInstant } from './time.js';
-
-// ajv-formats ships CommonJS with a default export that NodeNext sees as the module.
-const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv;
+import { schemaFormats } from './formats.js';
+import { INSTANT_HINT } from './time.js';
 
 export interface SchemaProblem {
   /** Field path in Kubernetes style: spec.permissions[2]. Empty for the root. */
@@ -15,11 +18,12 @@ export interface SchemaProblem {
   keyword: string;
 }
 
-function newAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, allowUnionTypes: false });
-  addFormats(ajv);
-  // One reader of instants: the rules, the planner and --at use the same one.
-  ajv.addFormat('date-time', { type: 'string', validate: (text: string) => parseInstant(text) !== undefined });
+/** The ajv every schema is compiled with; `extra` adds build-time options (standalone code). */
+export function newAjv(extra: Options = {}): Ajv {
+  // ajv is CommonJS: require keeps its loading synchronous and on demand.
+  const require = createRequire(import.meta.url);
+  const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+  const ajv = new AjvClass({ allErrors: true, strict: true, useDefaults: false, allowUnionTypes: false, formats: { ...schemaFormats }, ...extra });
   for (const keyword of [
     'x-kubernetes-validations',
     'x-kubernetes-list-type',
@@ -34,7 +38,13 @@ function newAjv(): Ajv {
   return ajv;
 }
 
-const ajv = newAjv();
+let sharedAjv: Ajv | undefined;
+let precompiled: Readonly<Record<string, ValidateFunction>> = {};
+
+/** Registers validation functions compiled at build time, by schema name (Workspace, Profile, ...). */
+export function usePrecompiledValidators(validators: Readonly<Record<string, ValidateFunction>>): void {
+  precompiled = validators;
+}
 
 /** Converts ajv's JSON pointer (/spec/permissions/2) to a field path (spec.permissions[2]). */
 export function pointerToFieldPath(pointer: string): string {
@@ -94,9 +104,12 @@ export function closeObjects(schema: unknown): unknown {
 
 export type SchemaCheck = (data: unknown) => SchemaProblem[];
 
-/** Compiles a schema into a function that lists every problem with a value. */
-export function compileSchema(schema: TSchema | Record<string, unknown>): SchemaCheck {
-  const validate = ajv.compile(schema as object);
+/**
+ * Compiles a schema into a function that lists every problem with a value.
+ * A `name` lets a function precompiled from the same schema stand in for the compile.
+ */
+export function compileSchema(schema: TSchema | Record<string, unknown>, name?: string): SchemaCheck {
+  const validate = (name === undefined ? undefined : precompiled[name]) ?? (sharedAjv ??= newAjv()).compile(schema as object);
   return (data) => {
     if (validate(data)) return [];
     return (validate.errors ?? []).map(describe);

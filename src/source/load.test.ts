@@ -16,6 +16,80 @@ spec:
 ${extra}`;
 
 describe('parseSource', () => {
+  it.each([
+    ['a bare word', 'Member\n', 'the string "Member"'],
+    ['a number', '42\n', 'the number 42'],
+    ['a list', '- a list\n', 'a list'],
+    ['a map indented into a word', 'apiVersion gatehouse.dev/v1alpha1\n', 'the string "apiVersion gatehouse.dev/v1alpha1"'],
+  ])('refuses a document that is %s, as kubectl apply would', (_name, document, described) => {
+    const result = parseSource('m.yaml', `${member('alice')}---\n${document}`);
+    expect(result.objects).toHaveLength(1);
+    expect(result.problems).toEqual([
+      expect.objectContaining({ code: 'NotAMapping', line: 11, column: 1, message: expect.stringContaining(`document 2 is ${described}, not a mapping`) }),
+    ]);
+  });
+
+  it('expands YAML merge keys as kubectl and Argo CD do', () => {
+    const text = `apiVersion: gatehouse.dev/v1alpha1
+kind: Member
+metadata:
+  name: alice
+  labels: &team
+    team: growth
+  annotations:
+    <<: *team
+    owner: ada
+spec:
+  <<: {workspaceRef: {name: acme}, role: viewer}
+  email: alice@acme.example
+  displayName: Alice
+`;
+    const result = parseSource('m.yaml', text);
+    expect(result.problems).toEqual([]);
+    const [source] = result.objects;
+    expect(source?.object.metadata.annotations).toEqual({ team: 'growth', owner: 'ada' });
+    expect(source?.object.spec).toEqual({ workspaceRef: { name: 'acme' }, role: 'viewer', email: 'alice@acme.example', displayName: 'Alice' });
+    // A field that came through a merge key points where it is written.
+    expect(source?.position('spec.role')).toEqual({ line: 11, column: 36 });
+    expect(source?.position('metadata.annotations.team')).toEqual({ line: 6, column: 5 });
+  });
+
+  it.each([
+    ['No', false],
+    ['yes', true],
+    ['OFF', false],
+    ['on', true],
+    ['y', true],
+  ])('warns that kubectl reads the unquoted %s as the boolean %s', (word, value) => {
+    const result = parseSource('m.yaml', member('alice').replace('displayName: alice', `displayName: ${word}`));
+    expect(result.objects).toHaveLength(1);
+    expect(result.problems).toEqual([
+      {
+        code: 'Yaml11Boolean',
+        severity: 'warning',
+        file: 'm.yaml',
+        line: 9,
+        column: 16,
+        field: 'spec.displayName',
+        message: `${word} is text here, but kubectl and Argo CD read it as the boolean ${value} (YAML 1.1); quote it ("${word}") to keep it text`,
+      },
+    ]);
+  });
+
+  it.each([
+    ['a quoted word', 'displayName: "No"'],
+    ['a longer word', 'displayName: Nope'],
+    ['a real boolean', 'displayName: false'],
+  ])('does not warn about %s', (_name, line) => {
+    const result = parseSource('m.yaml', member('alice').replace('displayName: alice', line));
+    expect(result.problems).toEqual([]);
+  });
+
+  it('leaves YAML 1.1 words in documents of other tools alone', () => {
+    const result = parseSource('m.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {enabled: yes}\n');
+    expect(result.problems).toEqual([]);
+  });
+
   it('reads multi-document YAML, defaults the namespace and skips empty documents', () => {
     const text = `${member('alice')}---\n---\n# only a comment\n---\n${member('bob').replace('metadata:\n', 'metadata:\n  namespace: beta\n')}`;
     const result = parseSource('m.yaml', text);
@@ -33,12 +107,11 @@ describe('parseSource', () => {
       'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n',
       'apiVersion: gatehouse.dev/v1alpha1\nkind: Profile\nmetadata:\n  name: default\n',
       'just: a map without apiVersion\n',
-      '- a list\n',
       member('alice'),
     ].join('---\n');
     const result = parseSource('m.yaml', text);
     expect(result.objects).toHaveLength(1);
-    expect(result.ignoredDocuments).toBe(5);
+    expect(result.ignoredDocuments).toBe(4);
     expect(result.problems).toEqual([]);
   });
 

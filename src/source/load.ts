@@ -3,7 +3,7 @@
 // as values, never thrown: `validate`, `plan` and `apply` decide what to do.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, type Document, type Node } from 'yaml';
 import { API_GROUP, API_VERSION } from '../model/common.js';
 import { isKind, KIND_NAMES, type GatehouseObject } from '../model/kinds.js';
 import { fieldPathSegments } from '../rules/field-path.js';
@@ -33,13 +33,19 @@ export type LoadProblemCode =
   | 'YamlSyntax'
   | 'UnknownKind'
   | 'UnsupportedVersion'
-  | 'MissingApiVersion';
+  | 'MissingApiVersion'
+  | 'NotAMapping'
+  | 'Yaml11Boolean';
 
 /** Codes of problems with reading at all (exit code 2 in the CLI), not with what was read. */
 export const IO_PROBLEM_CODES: ReadonlySet<LoadProblemCode> = new Set(['PathNotFound', 'UnreadableFile', 'NoSourceFiles']);
 
 export interface LoadProblem {
   code: LoadProblemCode;
+  /** Absent means error; a warning does not make the files invalid. */
+  severity?: 'error' | 'warning';
+  /** Field path in the document (spec.displayName), when the problem is with one field. */
+  field?: string;
   file: string;
   /** 1-based; 0 when the problem has no position (a missing path). */
   line: number;
@@ -63,6 +69,21 @@ export interface ParsedSource {
 }
 
 const YAML_FILE = /\.ya?ml$/i;
+
+// kubectl and Argo CD expand YAML merge keys (`<<: *anchor`), so Gatehouse does too.
+const PARSE_OPTIONS = { merge: true } as const;
+
+// Plain words that kubectl's YAML 1.1 reader turns into booleans, while YAML 1.2 (and
+// Gatehouse) keep them as text: `displayName: No` reaches the API server as false.
+const YAML11_BOOLEANS: ReadonlyMap<string, boolean> = new Map(
+  [
+    ['y', true], ['yes', true], ['on', true],
+    ['n', false], ['no', false], ['off', false],
+  ].flatMap(([word, value]) => {
+    const w = word as string;
+    return [w, w[0]!.toUpperCase() + w.slice(1), w.toUpperCase()].map((spelling) => [spelling, value as boolean] as const);
+  }),
+);
 
 /**
  * Loads every *.yaml / *.yml file under the given files and folders (folders
@@ -164,7 +185,7 @@ export function parseSource(file: string, source: string): ParsedSource {
   const lineCounter = new LineCounter();
   let documents: Document.Parsed[];
   try {
-    documents = parseAllDocuments(text, { lineCounter, prettyErrors: true }) as Document.Parsed[];
+    documents = parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter, prettyErrors: true }) as Document.Parsed[];
   } catch (err) {
     result.problems.push({ code: 'YamlSyntax', file, line: 1, column: 1, message: `cannot parse YAML: ${errorMessage(err)}` });
     return result;
@@ -177,7 +198,7 @@ export function parseSource(file: string, source: string): ParsedSource {
   // syntax trees are not kept: the file is parsed again on first use.
   let reparsed: Document.Parsed[] | undefined;
   const documentAt = (index: number): Document.Parsed | undefined => {
-    reparsed ??= parseAllDocuments(text, { lineCounter: new LineCounter() }) as Document.Parsed[];
+    reparsed ??= parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter: new LineCounter() }) as Document.Parsed[];
     return reparsed[index];
   };
 
@@ -208,8 +229,22 @@ export function parseSource(file: string, source: string): ParsedSource {
     }
     if (value === null || value === undefined) return;
     const positionIn = positionFinder(documentIndex, document.range[0]);
+    if (!isPlainObject(value)) {
+      // kubectl apply refuses such a document too; skipping it silently would hide a broken file.
+      const { line, column } = at(rangeStart(document.contents) ?? document.range[0]);
+      result.problems.push({
+        code: 'NotAMapping',
+        file,
+        line,
+        column,
+        message: `document ${documentIndex + 1} is ${Array.isArray(value) ? 'a list' : `the ${typeof value} ${JSON.stringify(value)}`}, not a mapping with apiVersion and kind; fix its indentation or remove it`,
+      });
+      return;
+    }
+    let gatehouseObjects = 0;
     const take = (candidate: unknown, prefix: string) => {
       const outcome = classify(candidate);
+      if (outcome.type !== 'ignored') gatehouseObjects += 1;
       if (outcome.type === 'ignored') {
         result.ignoredDocuments += 1;
       } else if (outcome.type === 'problem') {
@@ -219,13 +254,41 @@ export function parseSource(file: string, source: string): ParsedSource {
         result.objects.push({ object: outcome.object, file, position: positionIn(prefix) });
       }
     };
-    if (isPlainObject(value) && typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+    if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
       value.items.forEach((item, i) => take(item, `items[${i}]`));
     } else {
       take(value, '');
     }
+    if (gatehouseObjects > 0) {
+      for (const { node, field } of yaml11Booleans(document.contents, '')) {
+        const word = String(node.source ?? node.value);
+        result.problems.push({
+          code: 'Yaml11Boolean',
+          severity: 'warning',
+          file,
+          ...at(node.range?.[0] ?? document.range[0]),
+          field,
+          message: `${word} is text here, but kubectl and Argo CD read it as the boolean ${YAML11_BOOLEANS.get(word)} (YAML 1.1); quote it ("${word}") to keep it text`,
+        });
+      }
+    }
   });
   return result;
+}
+
+/** Unquoted scalars that YAML 1.1 reads as booleans, with their field paths. Aliases are not followed. */
+function* yaml11Booleans(node: unknown, field: string): Generator<{ node: Scalar; field: string }> {
+  if (isScalar(node)) {
+    if (node.type === Scalar.PLAIN && typeof node.value === 'string' && YAML11_BOOLEANS.has(node.value)) yield { node, field };
+  } else if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) yield* yaml11Booleans(item, `${field}[${i}]`);
+  } else if (isMap(node)) {
+    for (const pair of node.items) {
+      // Fields merged in with `<<` belong to the map the merge key is in.
+      const key = isScalar(pair.key) ? (pair.key.source === '<<' ? '' : String(pair.key.value)) : '?';
+      yield* yaml11Booleans(pair.value, key === '' ? field : field === '' ? key : `${field}.${key}`);
+    }
+  }
 }
 
 type Classified =
@@ -288,7 +351,7 @@ function offsetOf(document: Document.Parsed, field: string): number {
       best = rangeStart(item) ?? best;
       node = item;
     } else if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : p.key) === String(segment));
+      const pair = findPair(document, node, String(segment));
       if (pair === undefined) break;
       best = rangeStart(pair.key) ?? rangeStart(pair.value) ?? best;
       node = pair.value;
@@ -297,6 +360,25 @@ function offsetOf(document: Document.Parsed, field: string): number {
     }
   }
   return best;
+}
+
+/** The pair for `key` in a map, or in the maps merged into it (`<<: *anchor`), where it is written. */
+function findPair(document: Document.Parsed, map: { items: Array<{ key: unknown; value: unknown }> }, key: string): { key: unknown; value: unknown } | undefined {
+  const keyOf = (p: { key: unknown }) => (isScalar(p.key) ? String(p.key.value) : p.key);
+  const own = map.items.find((p) => keyOf(p) === key);
+  if (own !== undefined) return own;
+  // With merge keys on, the parser gives `<<` a symbol as its value; its source text stays `<<`.
+  for (const merge of map.items.filter((p) => isScalar(p.key) && p.key.source === '<<')) {
+    const sources = isSeq(merge.value) ? merge.value.items : [merge.value];
+    for (const source of sources) {
+      const merged = isAlias(source) ? source.resolve(document) : source;
+      if (isMap(merged)) {
+        const found = findPair(document, merged, key);
+        if (found !== undefined) return found;
+      }
+    }
+  }
+  return undefined;
 }
 
 function rangeStart(node: unknown): number | undefined {

@@ -87,12 +87,12 @@ function reportOf(load: LoadResult, objectEntries: ReportEntry[]): ValidationRep
     file: problem.file,
     line: problem.line,
     column: problem.column,
-    severity: 'error',
+    severity: problem.severity ?? 'error',
     ruleId: problem.code,
     kind: null,
     namespace: null,
     name: null,
-    field: '',
+    field: problem.field ?? '',
     message: problem.message,
   }));
   entries.push(...objectEntries);

@@ -160,7 +160,7 @@ describe.skipIf(skipReason !== undefined)(
           expect(output).toContain('admission webhook off');
         } finally {
           // SIGTERM to the operator process itself, as the kubelet sends it; the launchers above it follow.
-          const operatorPid = spawnSync('pgrep', ['-g', String(child.pid), '-f', 'cli/main\\.ts run'], { encoding: 'utf8' }).stdout.trim().split('\n').at(-1);
+          const operatorPid = spawnSync('pgrep', ['-g', String(child.pid), '-f', '(cli/main\\.ts|bin/gatehouse(\\.js)?) run'], { encoding: 'utf8' }).stdout.trim().split('\n').at(-1);
           if (operatorPid) process.kill(Number(operatorPid), 'SIGTERM');
           else process.kill(-(child.pid as number), 'SIGTERM');
         }

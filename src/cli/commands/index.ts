@@ -16,11 +16,14 @@ const COMMANDS: Record<string, () => Promise<{ register: Registrar }>> = {
   token: () => import('./token.js'),
   check: () => import('./check.js'),
   review: () => import('./review.js'),
+  import: () => import('./import.js'),
 };
 
 /** Registers the subcommand named in argv, or every subcommand (for help and unknown names). */
 export async function registerCommands(program: Command, argv: readonly string[]): Promise<void> {
   const name = argv.find((arg) => !arg.startsWith('-'));
+  // `gatehouse --version` needs no subcommand at all.
+  if (name === undefined && argv.some((arg) => arg === '--version' || arg === '-V')) return;
   const load = name !== undefined ? COMMANDS[name] : undefined;
   const modules = load !== undefined ? [await load()] : await Promise.all(Object.values(COMMANDS).map((l) => l()));
   for (const module of modules) module.register(program);

@@ -18,6 +18,10 @@ export interface ValidateOptions {
   profile?: string;
   /** Also check against what this identity store holds. */
   store?: string;
+  /** Text as typed; more warnings than this fail the run (exit code 1). */
+  maxWarnings?: string;
+  /** --max-warnings 0. */
+  strict?: boolean;
 }
 
 export function register(program: Command): void {
@@ -34,6 +38,8 @@ export function register(program: Command): void {
       '--store <dsn>',
       'also check the files against what this identity store holds (immutable fields, revoked grants, resend counters, when grants really started, admin tenure)',
     )
+    .option('--max-warnings <n>', 'exit code 1 when there are more than N warnings (for CI that treats warnings as errors)')
+    .option('--strict', 'same as --max-warnings 0')
     .action(async (paths: string[], _options: ValidateOptions, command: Command) => {
       const code = await runValidate(paths, command.optsWithGlobals<ValidateOptions>());
       if (code !== 0) process.exitCode = code;
@@ -50,14 +56,27 @@ export async function runValidate(
   write: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
   const at = parseAt(options.at);
+  const maxWarnings = options.strict === true ? 0 : parseMaxWarnings(options.maxWarnings);
   const profile = readProfileOption(options.profile);
   const load = await loadSources(paths);
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   const recorded = options.store !== undefined ? await readRecordedState(options.store) : undefined;
   const report = validateLoaded(load, { at, profile, ...(recorded !== undefined ? { recorded } : {}) });
-  write((options.output ?? 'text') === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
-  return report.valid ? 0 : 1;
+  const json = (options.output ?? 'text') === 'json';
+  write(json ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
+  if (!report.valid) return 1;
+  if (maxWarnings !== undefined && report.summary.warnings > maxWarnings) {
+    if (!json) write(`${count(report.summary.warnings, 'warning')}, more than the ${maxWarnings} that ${options.strict === true ? '--strict' : '--max-warnings'} allows\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function parseMaxWarnings(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--max-warnings "${text}" is not a whole number; write e.g. --max-warnings 0`);
+  return Number(text);
 }
 
 /** What an existing identity store recorded, read in one transaction. */
