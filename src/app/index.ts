@@ -157,7 +157,7 @@ export async function takeInvitationsToDeliver(
         token: row.token,
       });
     }
-    await appendAudit(trx, audit);
+    await appendAudit(trx, audit, store.auditKeys);
     return delivered;
   });
 }
@@ -237,7 +237,7 @@ export async function acceptInvitation(
         after: { state: 'Active', invitation: 'Completed', acceptedAt: at },
         reason: `${row.email} accepted the invitation`,
       }),
-    ]);
+    ], store.auditKeys);
     return { workspaceId: row.workspace_id, memberId: row.member_id, email: row.email, roleId: row.role_id, acceptedAt: new Date(at) };
   });
 }
@@ -259,7 +259,7 @@ export async function recordLogin(store: Store, request: { workspaceId: string; 
         after: { lastLoginAt: at },
         reason: `${row.email} logged in`,
       }),
-    ]);
+    ], store.auditKeys);
   });
 }
 

@@ -256,7 +256,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     }
     let written: ApplyResult | undefined;
     if (!options.dryRun && plan.actions.length > 0) {
-      written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+      written = await applyPlan(trx, plan, { at, actor: options.actor, ...(store.auditKeys !== undefined ? { auditKeys: store.auditKeys } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     }
     const counts = await countsFor(trx, plan.outcomes, profile);
     return { plan, counts, written };

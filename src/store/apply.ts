@@ -18,6 +18,7 @@ import {
 } from '../reconcile/records.js';
 import type { Plan, PlanAction } from '../reconcile/types.js';
 import { AuditAppender, type AuditEntryInput, type AuditObject } from './audit.js';
+import type { AuditKeyring } from './audit-key.js';
 import { insertRows, ROWS_PER_INSERT } from './bulk.js';
 import { newId, tokenBytes } from './ids.js';
 import type { Database, MembersTable, RolesTable, SupportGrantsTable, WorkspacesTable } from './schema.js';
@@ -25,6 +26,8 @@ import type { Database, MembersTable, RolesTable, SupportGrantsTable, Workspaces
 export interface ApplyContext {
   at: Date;
   actor: string;
+  /** Signs the audit entries (absent: entries carry no MAC). */
+  auditKeys?: AuditKeyring;
   /** Called as groups of actions finish (the CLI shows progress with it). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -561,7 +564,7 @@ function grantIdOf(action: Action<'supportGrant'>): string {
  */
 export async function applyPlan(db: Kysely<Database>, plan: Plan, ctx: ApplyContext): Promise<ApplyResult> {
   const executor = new PlanExecutor(db, ctx);
-  const audit = await AuditAppender.open(db);
+  const audit = await AuditAppender.open(db, ctx.auditKeys);
   const total = plan.actions.length;
   let done = 0;
   for (const group of groups(plan.actions)) {

@@ -190,6 +190,10 @@ export interface AuditLogTable {
   reason: string;
   prev_hash: string;
   hash: string;
+  /** The audit key that authenticated the entry (schema version 5); NULL when written without one. */
+  key_id: string | null;
+  /** HMAC-SHA256 of the hash under that key (src/store/audit-key.ts). */
+  mac: string | null;
 }
 
 /** The newest entry of the audit log, so that cutting entries off its end is detected too. */

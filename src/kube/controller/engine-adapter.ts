@@ -5,6 +5,7 @@ import type { GatehouseObject, ObjectRef, Profile } from '../../model/index.js';
 import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { Store } from '../../store/index.js';
+import { auditCheckpoint } from '../../store/audit.js';
 import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
 import {
@@ -70,7 +71,11 @@ export class StoreEngine implements AccessEngine {
         ...(index !== undefined ? { index } : {}),
       });
       const changed = result.applied ? uniqueRefs(result.plan.actions.map((a) => a.object)) : [];
+      const keys = this.store.auditKeys;
+      // Exported on every sync that wrote, so a copy of the head lives outside the store.
+      const checkpoint = keys !== undefined && (result.written?.auditEntries ?? 0) > 0 ? await auditCheckpoint(this.store.db, keys, at) : undefined;
       return {
+        ...(checkpoint !== undefined ? { auditCheckpoint: checkpoint } : {}),
         applied: result.applied,
         violations: result.violations,
         states: result.states,
