@@ -5,6 +5,9 @@
 // TRUNCATE of audit rows. Each case first shows the attack that the plain
 // hash chain let through.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +16,8 @@ import { aMember, aWorkspace } from '../src/rules/testing/builders.js';
 import { auditCheckpoint, listAudit, verifyAuditChain } from '../src/store/audit.js';
 import { parseAuditKeyring, parseCheckpoint, type AuditKeyring } from '../src/store/audit-key.js';
 import { openStore, type Store } from '../src/store/store.js';
+import { stringify } from 'yaml';
+import { gatehouse } from './support/cli.js';
 import { profile, syncAll } from './support/engine.js';
 import { forEachDialect } from './support/stores.js';
 import { rewriteHistory, tamper } from './support/tamper.js';
@@ -138,14 +143,14 @@ forEachDialect('audit authentication', (dialect) => {
     expect(again.auditCheckpoint).toBeUndefined();
   });
 
-  it.skipIf(dialect.name !== 'postgres')('finding 1: PostgreSQL refuses UPDATE, DELETE and TRUNCATE of audit rows', async () => {
+  it.skipIf(dialect.name !== 'postgres')('[PostgreSQL only] finding 1: PostgreSQL refuses UPDATE, DELETE and TRUNCATE of audit rows', async () => {
     await expect(store.db.updateTable('audit_log').set({ actor: 'x' }).where('seq', '=', 1).execute()).rejects.toThrow(/append-only: UPDATE/);
     await expect(store.db.deleteFrom('audit_log').where('seq', '=', 1).execute()).rejects.toThrow(/append-only: DELETE/);
     await expect(sql`truncate audit_log`.execute(store.db)).rejects.toThrow(/append-only: TRUNCATE/);
     expect(await verifyAuditChain(store.db, { keys })).toMatchObject({ ok: true });
   });
 
-  it.skipIf(dialect.name !== 'postgres')('finding 1: a SELECT-only role verifies the log', async () => {
+  it.skipIf(dialect.name !== 'postgres')('[PostgreSQL only] finding 1: a SELECT-only role verifies the log', async () => {
     const reader = `reader_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Client({ connectionString: dsn });
     await admin.connect();
@@ -167,5 +172,58 @@ forEachDialect('audit authentication', (dialect) => {
     } finally {
       await readOnly.close();
     }
+  });
+});
+
+describe('gatehouse audit checkpoint and --verify --checkpoint (CLI, SQLite)', () => {
+  let dir: string;
+  let storePath: string;
+  let keyFile: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-audit-cli-'));
+    storePath = join(dir, 'store.db');
+    keyFile = join(dir, 'audit.key');
+    writeFileSync(keyFile, `${key('k1')}\n`, { mode: 0o600 });
+    const decl = join(dir, 'decl');
+    mkdirSync(decl);
+    writeFileSync(join(decl, 'acme.yaml'), [aWorkspace({ spec: { admins: { min: 0, max: 1 } } }), aMember({ name: 'alice' })].map((o) => stringify(o)).join('---\n'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finding 1: a checkpoint printed after apply proves the log later lost entries', async () => {
+    const env = { GATEHOUSE_AUDIT_KEY_FILE: keyFile };
+    const applied = await gatehouse(['apply', join(dir, 'decl'), '--store', storePath, '--at', T0], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    const printed = await gatehouse(['audit', 'checkpoint', '--store', storePath], env);
+    expect(printed.code, printed.stderr).toBe(0);
+    const checkpoint = parseCheckpoint(printed.stdout, 'stdout');
+    expect(checkpoint.keyId).toBe('k1');
+    const checkpointFile = join(dir, 'checkpoint.json');
+    writeFileSync(checkpointFile, printed.stdout);
+
+    const intact = await gatehouse(['audit', '--verify', '--checkpoint', checkpointFile, '--store', storePath], env);
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(intact.stdout).toMatch(/Every entry carries a valid MAC/);
+    expect(intact.stdout).toMatch(new RegExp(`still holds entry ${checkpoint.seq}`));
+
+    const db = await openStore(`sqlite:${storePath}`);
+    await db.db.deleteFrom('audit_log').execute();
+    await db.db.deleteFrom('audit_head').execute();
+    await db.close();
+    const emptied = await gatehouse(['audit', '--verify', '--store', storePath], env);
+    expect(emptied.stdout).toMatch(/intact: 0 entries[\s\S]*No checkpoint was given/);
+    const caught = await gatehouse(['audit', '--verify', '--checkpoint', checkpointFile, '--store', storePath], env);
+    expect(caught.code).toBe(1);
+    expect(caught.stdout).toMatch(/Audit log broken at entry 1: the log ends at entry 0 but the checkpoint .* recorded entry \d+/);
+  });
+
+  it('says when the log was verified without a key, and refuses a checkpoint without one', async () => {
+    await gatehouse(['apply', join(dir, 'decl'), '--store', storePath, '--at', T0]);
+    const verified = await gatehouse(['audit', '--verify', '--store', storePath]);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/Not authenticated: no audit key was given/);
+    const refused = await gatehouse(['audit', 'checkpoint', '--store', storePath]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/signs with the audit key: give --audit-key-file/);
   });
 });

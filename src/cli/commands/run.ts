@@ -14,6 +14,8 @@ import { errorMessage, UsageError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
 import { registerWebhookFlags, startAdmissionWebhook, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
+import { AUDIT_KEY_FILE_ENV } from '../../store/audit-key.js';
+import { auditKeysOption } from './plan.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
@@ -112,8 +114,12 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
     throw new UsageError(`cannot load the Kubernetes configuration${options.kubeconfig ? ` from ${options.kubeconfig}` : ''}: ${errorMessage(err)}`);
   }
   const dsn = storeDsnFrom(options.store);
-  const store = await openStore(dsn);
-  log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn) }, 'identity store open');
+  const auditKeys = auditKeysOption();
+  if (auditKeys === undefined) {
+    log.warn(`no audit key ($${AUDIT_KEY_FILE_ENV}): audit entries are not authenticated and no checkpoints are exported; see docs/security.md`);
+  }
+  const store = await openStore(dsn, auditKeys !== undefined ? { auditKeys } : {});
+  log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn), auditKeyId: auditKeys?.signing.id }, 'identity store open');
   const engine = new StoreEngine(store, profile);
   const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
 
