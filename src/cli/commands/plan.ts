@@ -12,6 +12,8 @@ import { refKey } from '../../reconcile/records.js';
 import { syncToStore } from '../../reconcile/sync.js';
 import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
 import { validateLoaded } from '../../source/validate.js';
+import { AuditKeyError, loadAuditKeyring } from '../../store/audit-key.js';
+import { SchemaMissingError } from '../../store/migrations.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatEntry, formatText, parseAt } from './validate.js';
@@ -38,10 +40,22 @@ export function cliActor(): string {
   return `cli:${name}`;
 }
 
+/** The audit keyring from $GATEHOUSE_AUDIT_KEY_FILE or $GATEHOUSE_AUDIT_KEY (or `file`), as a usage error when unreadable. */
+export function auditKeysOption(file?: string) {
+  try {
+    return loadAuditKeyring(file);
+  } catch (err) {
+    if (err instanceof AuditKeyError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /**
  * Opens the store the flag or GATEHOUSE_STORE names. A SQLite file that does
  * not exist yet is created (`create`, apply), refused (`fail`, commands that
  * only read) or read as an empty store without creating it (`empty`, plan).
+ * Only `create` migrates (and signs audit entries); readers take no lock and
+ * work with a SELECT-only role.
  */
 export async function openStoreOption(flag: string | undefined, ifMissing: 'create' | 'fail' | 'empty'): Promise<Store> {
   const dsn = storeDsnFrom(flag);
@@ -55,7 +69,17 @@ export async function openStoreOption(flag: string | undefined, ifMissing: 'crea
     if (ifMissing === 'empty') return openStore('sqlite::memory:');
     throw new StoreError(`there is no identity store at ${address.path}; run gatehouse apply first, or name one with --store`);
   }
-  return openStore(dsn);
+  if (ifMissing === 'create') {
+    const auditKeys = auditKeysOption();
+    return openStore(dsn, auditKeys !== undefined ? { auditKeys } : {});
+  }
+  try {
+    return await openStore(dsn, { migrate: 'check' });
+  } catch (err) {
+    // plan on a database Gatehouse never wrote to: plan against an empty store.
+    if (ifMissing === 'empty' && err instanceof StoreError && err.cause instanceof SchemaMissingError) return openStore('sqlite::memory:');
+    throw err;
+  }
 }
 
 export interface LoadedDeclaration {

@@ -54,15 +54,23 @@ export function nextChangesByRef(states: readonly ObjectState[], at: Date): Map<
   return out;
 }
 
+/** Says whether the store may be used yet (its schema migrated); throws with the reason when not. */
+export interface StoreGate {
+  check(): void;
+  stop?(): Promise<void>;
+}
+
 export class StoreEngine implements AccessEngine {
   constructor(
     readonly store: Store,
     readonly profile: Profile,
     readonly actor: string = OPERATOR_ACTOR,
+    private readonly gate?: StoreGate,
   ) {}
 
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
+      this.gate?.check();
       const result = await syncToStore(this.store, desired, {
         at,
         actor: this.actor,
@@ -91,6 +99,7 @@ export class StoreEngine implements AccessEngine {
 
   async readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
     try {
+      this.gate?.check();
       return await readObjectStates(this.store, desired, [...refs], at, this.profile);
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
@@ -100,6 +109,7 @@ export class StoreEngine implements AccessEngine {
   /** One query over the members table: rows whose accepted_at or last_login_at is at or after `since`. */
   async changedSince(since: Date): Promise<ApplicationChange[]> {
     try {
+      this.gate?.check();
       const rows = await this.store.db
         .selectFrom('members')
         .select(['source_kind', 'source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
@@ -125,13 +135,15 @@ export class StoreEngine implements AccessEngine {
 
   async ping(): Promise<void> {
     try {
+      this.gate?.check();
       await sql`select 1`.execute(this.store.db);
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location} is unreachable: ${errorMessage(err)}`, { cause: err });
     }
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  async close(): Promise<void> {
+    await this.gate?.stop?.();
+    await this.store.close();
   }
 }
