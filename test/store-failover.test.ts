@@ -176,5 +176,62 @@ describe.skipIf(skip !== undefined)(`PostgreSQL connection loss${skip !== undefi
         rmSync(dir, { recursive: true, force: true });
       }
     });
+
+    it('finding 8: with the store down, the pod serving the webhook stays ready', async () => {
+      const fake = await FakeApiServer.start();
+      const dir = mkdtempSync(join(tmpdir(), 'gatehouse-run-pg-'));
+      const kubeconfig = join(dir, 'kubeconfig.yaml');
+      fake.writeKubeconfig(kubeconfig);
+      const [probePort, webhookPort] = [await freePort(), await freePort()];
+      const signals = new EventEmitter();
+      await server.pause?.();
+      const running = runOperatorCommand(
+        {
+          namespace: [],
+          workers: '2',
+          resyncPeriod: '600s',
+          storePollInterval: '3s',
+          leaderElect: false,
+          leaseName: 'gatehouse-operator',
+          leaseDuration: '15s',
+          renewDeadline: '10s',
+          retryPeriod: '2s',
+          probeListen: `127.0.0.1:${probePort}`,
+          metricsListen: '',
+          logLevel: 'silent',
+          kubeconfig,
+          store: server.url,
+          webhook: true,
+          webhookListen: `127.0.0.1:${webhookPort}`,
+          webhookUrl: `https://127.0.0.1:${webhookPort}/validate`,
+        },
+        signals,
+      );
+      let stopped = false;
+      running.finally(() => (stopped = true)).catch(() => undefined);
+      try {
+        let answer = { status: 0, body: '' };
+        for (let i = 0; i < 400 && answer.status !== 200 && !stopped; i += 1) {
+          await new Promise((r) => setTimeout(r, 50));
+          try {
+            const res = await fetch(`http://127.0.0.1:${probePort}/readyz`);
+            answer = { status: res.status, body: await res.text() };
+          } catch {
+            // not listening yet
+          }
+        }
+        expect(stopped, 'gatehouse run exited while the database was down').toBe(false);
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatch(/\[\+\] webhook ok/);
+        expect(answer.body).toMatch(/\[~\] store failed \(not counted\): identity store .* is not ready/);
+      } finally {
+        signals.emit('SIGTERM', 'SIGTERM');
+        await running.catch(() => undefined);
+        signals.removeAllListeners();
+        await fake.stop();
+        rmSync(dir, { recursive: true, force: true });
+        await server.resume?.();
+      }
+    });
   });
 });
