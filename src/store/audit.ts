@@ -19,6 +19,7 @@ import {
 import { canonicalJson } from '../reconcile/canonical-json.js';
 import { isoOf, readInteger, readJson, readOptionalInteger, readTime } from './convert.js';
 import { insertRows, ROWS_PER_INSERT } from './bulk.js';
+import { sealPersonal, splitPersonal, personalDigest, personalNamesEmail, unmaskPersonal, type PersonalRecord } from './audit-personal.js';
 import type { AuditLogRow, Database } from './schema.js';
 
 /** prev_hash of the first entry. */
@@ -56,6 +57,8 @@ export interface AuditEntry extends AuditEntryInput {
   keyId?: string;
   /** HMAC-SHA256 of `hash` under that key. */
   mac?: string;
+  /** Salted digest of the personal values kept beside the chain (audit-personal.ts). */
+  personalDigest?: string;
 }
 
 /** The fields an entry's hash is taken over. */
@@ -75,6 +78,8 @@ export function auditHashInput(entry: AuditHashed, beforeJson?: string, afterJso
     `,"at":${JSON.stringify(entry.at)}` +
     `,"before":${beforeJson ?? canonicalJson(entry.before ?? null)}` +
     `,"object":${objectJson(entry.object)}` +
+    // Only entries with personal values carry it, so entries written before it existed still verify.
+    (entry.personalDigest !== undefined ? `,"personalDigest":${JSON.stringify(entry.personalDigest)}` : '') +
     `,"prevHash":${JSON.stringify(entry.prevHash)}` +
     `,"reason":${JSON.stringify(entry.reason)}` +
     `,"seq":${JSON.stringify(entry.seq)}` +
@@ -111,6 +116,7 @@ export async function readHead(db: Kysely<Database>): Promise<{ seq: number; has
  */
 export class AuditAppender {
   #rows: Array<Record<string, unknown>> = [];
+  #personal: Array<Record<string, unknown>> = [];
   #count = 0;
   #last: { seq: number; hash: string } | undefined;
 
@@ -134,9 +140,17 @@ export class AuditAppender {
     const previous = this.#last ?? this.head;
     const seq = (previous?.seq ?? 0) + 1;
     const prevHash = previous?.hash ?? GENESIS_HASH;
-    const base = { ...input, at: isoOf(input.at), seq, prevHash };
-    const beforeJson = input.before === undefined ? null : canonicalJson(input.before);
-    const afterJson = input.after === undefined ? null : canonicalJson(input.after);
+    const split = splitPersonal(input.action, input.before, input.after, input.reason);
+    const sealed = split.personal !== undefined ? sealPersonal(split.personal) : undefined;
+    const chained: AuditEntryInput = {
+      ...input,
+      ...(split.before !== undefined ? { before: split.before } : {}),
+      ...(split.after !== undefined ? { after: split.after } : {}),
+      reason: split.reason,
+    };
+    const base = { ...chained, at: isoOf(input.at), seq, prevHash, ...(sealed !== undefined ? { personalDigest: sealed.digest } : {}) };
+    const beforeJson = chained.before === undefined ? null : canonicalJson(chained.before);
+    const afterJson = chained.after === undefined ? null : canonicalJson(chained.after);
     const hash = auditHash(base, beforeJson ?? 'null', afterJson ?? 'null');
     const signature = this.keys !== undefined ? signEntry(this.keys.signing, hash) : undefined;
     this.#last = { seq, hash };
@@ -155,20 +169,25 @@ export class AuditAppender {
       workspace_id: input.workspaceId ?? null,
       before: beforeJson,
       after: afterJson,
-      reason: input.reason,
+      reason: chained.reason,
       prev_hash: prevHash,
       hash,
-      // Unsigned rows leave the columns out (NULL), so they also fit a schema older than version 5.
-      ...(signature !== undefined ? { key_id: signature.keyId, mac: signature.mac } : {}),
+      key_id: signature?.keyId ?? null,
+      mac: signature?.mac ?? null,
+      personal_digest: sealed?.digest ?? null,
     });
+    if (sealed !== undefined) this.#personal.push({ seq, salt: sealed.salt, data: sealed.data });
     if (this.#rows.length >= ROWS_PER_INSERT) await this.#flush();
     return { ...base, hash, ...(signature !== undefined ? signature : {}) };
   }
 
   async #flush(): Promise<void> {
     const rows = this.#rows;
+    const personal = this.#personal;
     this.#rows = [];
+    this.#personal = [];
     await insertRows(this.db, 'audit_log', rows);
+    await insertRows(this.db, 'audit_personal', personal);
   }
 
   /** Writes what is buffered and moves the head to the newest entry. */
@@ -220,7 +239,19 @@ export function auditEntryFromRow(row: AuditLogRow): AuditEntry {
     hash: row.hash,
     ...(row.key_id !== null && row.key_id !== undefined ? { keyId: row.key_id } : {}),
     ...(row.mac !== null && row.mac !== undefined ? { mac: row.mac } : {}),
+    ...(row.personal_digest !== null && row.personal_digest !== undefined ? { personalDigest: row.personal_digest } : {}),
   };
+}
+
+/** The personal values kept for entries `seqs` (erased ones are absent). */
+async function personalOf(db: Kysely<Database>, seqs: readonly number[]): Promise<Map<number, { salt: string; data: string }>> {
+  const out = new Map<number, { salt: string; data: string }>();
+  for (let i = 0; i < seqs.length; i += 500) {
+    const rows = await db.selectFrom('audit_personal').select(['seq', 'salt', 'data']).where('seq', 'in', seqs.slice(i, i + 500)).execute();
+    // PostgreSQL's json type comes back parsed; the digest is over the text as written.
+    for (const row of rows) out.set(readInteger(row.seq), { salt: row.salt, data: typeof row.data === 'string' ? row.data : canonicalJson(row.data) });
+  }
+  return out;
 }
 
 export interface AuditQuery {
@@ -231,6 +262,8 @@ export interface AuditQuery {
   limit?: number;
   /** Newest first (default oldest first). */
   newestFirst?: boolean;
+  /** Put personal values back (for people), "[redacted]" where erased; default: entries as chained. */
+  withPersonal?: boolean;
 }
 
 export async function listAudit(db: Kysely<Database>, query: AuditQuery = {}): Promise<AuditEntry[]> {
@@ -245,7 +278,17 @@ export async function listAudit(db: Kysely<Database>, query: AuditQuery = {}): P
   }
   q = q.orderBy('seq', query.newestFirst ? 'desc' : 'asc');
   if (query.limit !== undefined) q = q.limit(query.limit);
-  return (await q.execute()).map(auditEntryFromRow);
+  const entries = (await q.execute()).map(auditEntryFromRow);
+  if (!query.withPersonal) return entries;
+  const personal = await personalOf(
+    db,
+    entries.filter((e) => e.personalDigest !== undefined).map((e) => e.seq),
+  );
+  return entries.map((e) => {
+    if (e.personalDigest === undefined) return e;
+    const kept = personal.get(e.seq);
+    return unmaskPersonal(e, kept === undefined ? undefined : (JSON.parse(kept.data) as PersonalRecord));
+  });
 }
 
 export type AuditProblem =
@@ -259,7 +302,9 @@ export type AuditProblem =
   | 'forged'
   | 'checkpoint-forged'
   | 'checkpoint-missing'
-  | 'checkpoint-mismatch';
+  | 'checkpoint-mismatch'
+  | 'personal-edited'
+  | 'redaction-unrecorded';
 
 export interface AuditVerification {
   ok: boolean;
@@ -267,6 +312,8 @@ export interface AuditVerification {
   entries: number;
   /** True when every entry's MAC was checked with the audit key. */
   authenticated: boolean;
+  /** Entries whose personal values were erased (each recorded by an audit.redact entry). */
+  redacted?: number;
   /** The checkpoint the log was checked against, when one was given and found. */
   checkpoint?: { seq: number; hash: string; at: string };
   firstBad?: { seq: number; problem: AuditProblem; message: string };
@@ -310,22 +357,36 @@ export async function verifyAuditChain(db: Kysely<Database>, options: VerifyOpti
   let count = 0;
   let after = 0;
   let checkpointSeen = false;
+  const erased: number[] = [];
+  const recordedErasures = new Set<number>();
   for (;;) {
     const rows = await db.selectFrom('audit_log').selectAll().where('seq', '>', after).orderBy('seq').limit(VERIFY_PAGE).execute();
     if (rows.length === 0) break;
-    for (const row of rows) {
-      const entry = auditEntryFromRow(row);
+    const page = rows.map(auditEntryFromRow);
+    const personal = await personalOf(
+      db,
+      page.filter((e) => e.personalDigest !== undefined).map((e) => e.seq),
+    );
+    for (const entry of page) {
       count += 1;
       if (entry.seq !== expectedSeq) {
         const missing = entry.seq - expectedSeq === 1 ? `entry ${expectedSeq} is` : `entries ${expectedSeq} to ${entry.seq - 1} are`;
         return fail(count, expectedSeq, 'missing', `audit entry ${expectedSeq}: ${missing} missing (deleted from the log)`);
       }
       const { hash, keyId, mac, ...rest } = entry;
+      if (entry.action === REDACT_ACTION) for (const seq of redactedSeqsOf(entry)) recordedErasures.add(seq);
       if (auditHash(rest) !== hash) {
         return fail(count, entry.seq, 'edited', `audit entry ${entry.seq} was changed: its content no longer matches its hash`);
       }
       if (entry.prevHash !== prevHash) {
         return fail(count, entry.seq - 1, 'relinked', `audit entry ${entry.seq - 1} was changed or replaced: entry ${entry.seq} links to a different hash`);
+      }
+      if (entry.personalDigest !== undefined) {
+        const kept = personal.get(entry.seq);
+        if (kept === undefined) erased.push(entry.seq);
+        else if (personalDigest(kept.salt, kept.data) !== entry.personalDigest) {
+          return fail(count, entry.seq, 'personal-edited', `the personal data of audit entry ${entry.seq} was changed: it no longer matches the digest in the chain`);
+        }
       }
       if (keys !== undefined) {
         if (keyId === undefined || mac === undefined) {
@@ -356,6 +417,16 @@ export async function verifyAuditChain(db: Kysely<Database>, options: VerifyOpti
     }
   }
   const lastSeq = expectedSeq - 1;
+  const unrecorded = erased.find((seq) => !recordedErasures.has(seq));
+  if (unrecorded !== undefined) {
+    return fail(
+      count,
+      unrecorded,
+      'redaction-unrecorded',
+      `the personal data of audit entry ${unrecorded} was deleted without an audit.redact entry recording it (gatehouse audit redact records every erasure)`,
+    );
+  }
+  const redacted = erased.length > 0 ? { redacted: erased.length } : {};
   if (checkpoint !== undefined && checkpoint.seq > 0 && !checkpointSeen) {
     return fail(
       count,
@@ -376,7 +447,63 @@ export async function verifyAuditChain(db: Kysely<Database>, options: VerifyOpti
     }
     return fail(count, lastSeq, 'edited', `audit entry ${lastSeq} does not match the log's head record: the newest entries were changed`);
   }
-  return { ok: true, entries: count, authenticated, ...checkpointOf(checkpoint) };
+  return { ok: true, entries: count, authenticated, ...redacted, ...checkpointOf(checkpoint) };
+}
+
+/** The action of the entry that records an erasure of personal data. */
+export const REDACT_ACTION = 'audit.redact';
+
+function redactedSeqsOf(entry: AuditEntry): number[] {
+  const list = (entry.after as { entries?: unknown } | undefined)?.entries;
+  return Array.isArray(list) ? list.filter((n): n is number => typeof n === 'number') : [];
+}
+
+export interface RedactRequest {
+  email: string;
+  at: Date;
+  actor: string;
+  /** Why (the erasure request's reference); recorded, so no personal data in it. */
+  reason?: string;
+  keys?: AuditKeyring;
+}
+
+/**
+ * Erases the personal values of every entry that names `email` and appends
+ * one audit.redact entry listing them, in the caller's write transaction.
+ * The chain still verifies: it holds only their salted digests. Returns the
+ * entries erased.
+ */
+export async function redactPersonal(db: Kysely<Database>, request: RedactRequest): Promise<number[]> {
+  const erased: number[] = [];
+  let after = 0;
+  for (;;) {
+    const rows = await db.selectFrom('audit_personal').select(['seq', 'data']).where('seq', '>', after).orderBy('seq').limit(VERIFY_PAGE).execute();
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const seq = readInteger(row.seq);
+      after = seq;
+      const data = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as PersonalRecord;
+      if (personalNamesEmail(data, request.email)) erased.push(seq);
+    }
+  }
+  if (erased.length === 0) return [];
+  for (let i = 0; i < erased.length; i += 500) {
+    await db.deleteFrom('audit_personal').where('seq', 'in', erased.slice(i, i + 500)).execute();
+  }
+  await appendAudit(
+    db,
+    [
+      {
+        at: request.at.toISOString(),
+        actor: request.actor,
+        action: REDACT_ACTION,
+        after: { entries: erased },
+        reason: request.reason ?? 'personal data erased on request',
+      },
+    ],
+    request.keys,
+  );
+  return erased;
 }
 
 function checkpointOf(checkpoint: AuditCheckpoint | undefined): Pick<AuditVerification, 'checkpoint'> {

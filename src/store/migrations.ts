@@ -260,6 +260,14 @@ export const MIGRATIONS: readonly StoreMigration[] = [
       // Each entry's key id and HMAC (NULL: written without an audit key, or before this version).
       await db.schema.alterTable('audit_log').addColumn('key_id', 'text').execute();
       await db.schema.alterTable('audit_log').addColumn('mac', 'text').execute();
+      // Personal data beside the chain: the entry chains a salted digest, the values can be erased.
+      await db.schema.alterTable('audit_log').addColumn('personal_digest', 'text').execute();
+      await db.schema
+        .createTable('audit_personal')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('salt', 'text', (c) => c.notNull())
+        .addColumn('data', columnTypes(dialect).verbatimJson, (c) => c.notNull())
+        .execute();
       if (dialect === 'postgres') {
         // Append-only for every role that does not own the table, whatever it was granted,
         // and for the owner too unless it drops the trigger (docs/security.md: run

@@ -194,6 +194,16 @@ export interface AuditLogTable {
   key_id: string | null;
   /** HMAC-SHA256 of the hash under that key (src/store/audit-key.ts). */
   mac: string | null;
+  /** Salted digest of the entry's personal values, kept in audit_personal (schema version 5). */
+  personal_digest: string | null;
+}
+
+/** An audit entry's personal values (emails, names, phones), deleted on an erasure request. */
+export interface AuditPersonalTable {
+  seq: IntegerColumn;
+  salt: string;
+  /** Canonical JSON of the values, verbatim. */
+  data: string;
 }
 
 /** The newest entry of the audit log, so that cutting entries off its end is detected too. */
@@ -215,6 +225,7 @@ export interface Database {
   support_grants: SupportGrantsTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  audit_personal: AuditPersonalTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;

@@ -5,11 +5,11 @@
 // `audit checkpoint`, which prints a signed checkpoint of the log's head.
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { auditCheckpoint, listAudit, verifyAuditChain, type AuditEntry, type AuditVerification } from '../../store/audit.js';
+import { auditCheckpoint, listAudit, redactPersonal, verifyAuditChain, type AuditEntry, type AuditVerification } from '../../store/audit.js';
 import { AuditKeyError, AUDIT_KEY_ENV, AUDIT_KEY_FILE_ENV, parseCheckpoint, type AuditCheckpoint } from '../../store/audit-key.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { formatTable } from './get.js';
-import { auditKeysOption, openStoreOption, STORE_OPTION_HELP } from './plan.js';
+import { auditKeysOption, cliActor, openStoreOption, STORE_OPTION_HELP } from './plan.js';
 import { parseAt } from './validate.js';
 
 interface AuditOptions {
@@ -50,6 +50,7 @@ function readCheckpointFile(path: string): AuditCheckpoint {
 function verificationText(result: AuditVerification): string {
   if (!result.ok) return `Audit log broken at entry ${result.firstBad?.seq}: ${result.firstBad?.message}\n`;
   const lines = [`Audit log intact: ${result.entries} entries, each chained to the one before.`];
+  if (result.redacted !== undefined) lines.push(`${result.redacted} entries had their personal data erased, each erasure recorded in the log.`);
   lines.push(
     result.authenticated
       ? 'Every entry carries a valid MAC under the audit key.'
@@ -103,6 +104,7 @@ export function register(program: Command): void {
           ...(options.workspace !== undefined ? { workspaceId: options.workspace } : {}),
           ...(since !== undefined ? { since } : {}),
           ...(limit !== undefined ? { limit, newestFirst: true } : {}),
+          withPersonal: true,
         });
         if (limit !== undefined) entries = entries.reverse();
         if (options.output === 'json') {
@@ -114,6 +116,39 @@ export function register(program: Command): void {
             ['SEQ', 'AT', 'ACTOR', 'ACTION', 'OBJECT', 'WORKSPACE', 'REASON'],
             entries.map((e) => [String(e.seq), e.at.replace(/\.000Z$/, 'Z'), e.actor, e.action, objectOf(e), e.workspaceId ?? '-', e.reason]),
           ),
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+  audit
+    .command('redact')
+    .description(
+      'Erase the personal data (email, name, phone) of every audit entry that names this email, for an erasure request. The chain keeps only salted digests of it, so the log still verifies; the erasure itself is recorded as an audit.redact entry.',
+    )
+    .requiredOption('--email <email>', 'the person whose data is erased')
+    .option('--reason <text>', 'reference of the erasure request (recorded; no personal data)')
+    .option('--audit-key-file <file>', KEY_FILE_HELP)
+    .option('--store <dsn>', STORE_OPTION_HELP)
+    .action(async (_options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<{ email: string; reason?: string; auditKeyFile?: string; store?: string }>();
+      if (!options.email.includes('@')) throw new UsageError(`--email "${options.email}" is not an email address`);
+      const keys = auditKeysOption(options.auditKeyFile);
+      // A writer, but not a migrator: the schema must already be this build's.
+      const store = await openStoreOption(options.store, 'fail', keys);
+      try {
+        const erased = await store.write((trx) =>
+          redactPersonal(trx, {
+            email: options.email,
+            at: new Date(),
+            actor: cliActor(),
+            ...(options.reason !== undefined ? { reason: options.reason } : {}),
+            ...(keys !== undefined ? { keys } : {}),
+          }),
+        );
+        process.stdout.write(
+          erased.length === 0 ? 'No audit entry names that email; nothing was erased.\n' : `Erased the personal data of ${erased.length} audit entries (${erased.join(', ')}).\n`,
         );
       } finally {
         await store.close();

@@ -12,7 +12,7 @@ import { refKey } from '../../reconcile/records.js';
 import { syncToStore } from '../../reconcile/sync.js';
 import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
 import { validateLoaded } from '../../source/validate.js';
-import { AuditKeyError, loadAuditKeyring } from '../../store/audit-key.js';
+import { AuditKeyError, loadAuditKeyring, type AuditKeyring } from '../../store/audit-key.js';
 import { SchemaMissingError } from '../../store/migrations.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
@@ -57,7 +57,7 @@ export function auditKeysOption(file?: string) {
  * Only `create` migrates (and signs audit entries); readers take no lock and
  * work with a SELECT-only role.
  */
-export async function openStoreOption(flag: string | undefined, ifMissing: 'create' | 'fail' | 'empty'): Promise<Store> {
+export async function openStoreOption(flag: string | undefined, ifMissing: 'create' | 'fail' | 'empty', auditKeys?: AuditKeyring): Promise<Store> {
   const dsn = storeDsnFrom(flag);
   let address;
   try {
@@ -74,7 +74,7 @@ export async function openStoreOption(flag: string | undefined, ifMissing: 'crea
     return openStore(dsn, auditKeys !== undefined ? { auditKeys } : {});
   }
   try {
-    return await openStore(dsn, { migrate: 'check' });
+    return await openStore(dsn, { migrate: 'check', ...(auditKeys !== undefined ? { auditKeys } : {}) });
   } catch (err) {
     // plan on a database Gatehouse never wrote to: plan against an empty store.
     if (ifMissing === 'empty' && err instanceof StoreError && err.cause instanceof SchemaMissingError) return openStore('sqlite::memory:');
