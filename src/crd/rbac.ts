@@ -99,11 +99,11 @@ export function webhookCertificateClusterRules(): ExplainedRule[] {
     {
       rule: {
         apiGroups: ['admissionregistration.k8s.io'],
-        resources: ['validatingwebhookconfigurations'],
+        resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'],
         verbs: ['get', 'patch', 'update'],
         resourceNames: [WEBHOOK_CONFIGURATION_NAME],
       },
-      why: `Inject the CA bundle into the ${WEBHOOK_CONFIGURATION_NAME} ValidatingWebhookConfiguration, and no other. The operator reads it again every minute (get, not list or watch) and repairs a bundle a Helm upgrade reset, so it needs no list or watch, which could not be limited to one name.`,
+      why: `Inject the CA bundle into the ${WEBHOOK_CONFIGURATION_NAME} Validating- and MutatingWebhookConfigurations, and no others. The operator reads it again every minute (get, not list or watch) and repairs a bundle a Helm upgrade reset, so it needs no list or watch, which could not be limited to one name.`,
     },
   ];
 }

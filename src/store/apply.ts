@@ -16,6 +16,7 @@ import {
   type SupportGrantRecord,
   type WorkspaceRecord,
 } from '../reconcile/records.js';
+import type { ObjectRef } from '../model/kinds.js';
 import type { Plan, PlanAction } from '../reconcile/types.js';
 import { AuditAppender, type AuditEntryInput, type AuditObject } from './audit.js';
 import type { AuditKeyring } from './audit-key.js';
@@ -26,6 +27,8 @@ import type { Database, MembersTable, RolesTable, SupportGrantsTable, Workspaces
 export interface ApplyContext {
   at: Date;
   actor: string;
+  /** Who made the change to one object, when known (recorded instead of `actor`). */
+  actorOf?: (ref: ObjectRef) => string | undefined;
   /** Signs the audit entries (absent: entries carry no MAC). */
   auditKeys?: AuditKeyring;
   /** Called as groups of actions finish (the CLI shows progress with it). */
@@ -251,7 +254,7 @@ function auditEntryFor(action: PlanAction, ctx: ApplyContext): AuditEntryInput {
         };
   return {
     at: ctx.at.toISOString(),
-    actor: ctx.actor,
+    actor: (action.object !== undefined ? ctx.actorOf?.(action.object) : undefined) ?? ctx.actor,
     action: `${target}.${action.op}`,
     ...(object !== undefined ? { object } : {}),
     ...(action.workspaceId !== undefined ? { workspaceId: action.workspaceId } : {}),

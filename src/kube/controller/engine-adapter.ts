@@ -1,7 +1,7 @@
 // The access engine over the identity store: syncToStore and
 // readObjectStates from src/reconcile, on a Store from src/store.
 import { sql } from 'kysely';
-import type { GatehouseObject, ObjectRef, Profile } from '../../model/index.js';
+import { CHANGED_BY_ANNOTATION, type GatehouseObject, type ObjectRef, type Profile } from '../../model/index.js';
 import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { Store } from '../../store/index.js';
@@ -17,8 +17,21 @@ import {
   type SyncScope,
 } from './engine-port.js';
 
-/** Recorded in the audit log as who made the operator's changes. */
+/** Recorded in the audit log as who made the operator's changes when the Kubernetes user is not known. */
 export const OPERATOR_ACTOR = 'operator';
+
+/**
+ * The Kubernetes user who last changed each object's spec, as the admission
+ * webhooks stamped it (`k8s:USER`), by `Kind/namespace/name`.
+ */
+export function changedByIndex(desired: readonly GatehouseObject[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const object of desired) {
+    const user = object.metadata.annotations?.[CHANGED_BY_ANNOTATION];
+    if (typeof user === 'string' && user !== '') out.set(`${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, `k8s:${user}`);
+  }
+  return out;
+}
 
 function uniqueRefs(refs: ReadonlyArray<ObjectRef | undefined>): ObjectRef[] {
   const byKey = new Map<string, ObjectRef>();
@@ -71,9 +84,11 @@ export class StoreEngine implements AccessEngine {
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
       this.gate?.check();
+      const changedBy = changedByIndex(desired);
       const result = await syncToStore(this.store, desired, {
         at,
         actor: this.actor,
+        actorOf: (ref) => changedBy.get(`${ref.kind}/${ref.namespace}/${ref.name}`),
         scope,
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),

@@ -9,6 +9,7 @@ import type { ObjectIndex, RuleContext, Violation } from '../../rules/types.js';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { AdmissionRequest, AdmissionResponse, AdmissionStatus, StatusCause } from './admission.js';
+import { changedByViolation, stampChangedBy } from './changed-by.js';
 import {
   ESCALATION_CHECK_FAILED,
   PRIVILEGE_ESCALATION,
@@ -232,10 +233,14 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
   const oldObject = operation === 'UPDATE' ? withIdentity(request.oldObject as Record<string, unknown>, request) : undefined;
   const subject: ObjectRef = { kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
 
+  const specChanged = oldObject === undefined || !jsonEqual(object.spec, oldObject.spec);
+  const forged = changedByViolation(request, subject, specChanged);
   // Finalizers, labels, annotations, a deletion in progress dropping its
   // finalizer: none of it changes what is declared, so none of it is judged.
   // This keeps the operator's own writes from ever being blocked by stale state.
-  if (oldObject !== undefined && jsonEqual(object.spec, oldObject.spec)) {
+  // Only the changed-by annotation is checked: it must not be rewritten.
+  if (!specChanged) {
+    if (forged !== undefined) return outcome('Checked', denialFor(uid, subject, [forged], []), [forged]);
     return outcome('MetadataOnlyUpdate', allowed(uid, []));
   }
 
@@ -259,6 +264,7 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
     );
   }
 
+  if (forged !== undefined) violations = [...violations, forged];
   const checks = operation === 'DELETE' ? [] : accessChecksFor(operation, object, oldObject);
   if (checks.length > 0) violations = [...violations, ...(await escalationViolations(request, subject, checks, deps.authorizer))];
 
@@ -268,4 +274,17 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
     .map((v) => truncate(violationText(v, subject), MAX_WARNING_LENGTH));
   const response = errors.length === 0 ? allowed(uid, warnings) : denialFor(uid, subject, errors, warnings);
   return outcome('Checked', response, violations);
+}
+
+/**
+ * The mutating webhook's answer: stamp the requesting user into the
+ * changed-by annotation when the spec is created or changed. Never denies:
+ * judging is the validating webhook's job.
+ */
+export function reviewMutation(request: AdmissionRequest): AdmissionResponse {
+  const kindName = request.kind.kind;
+  if (request.kind.group !== API_GROUP || !isKind(kindName) || !isRecord(request.object)) return { uid: request.uid, allowed: true };
+  const specChanged =
+    request.operation !== 'UPDATE' || !isRecord(request.oldObject) || !jsonEqual(request.object.spec, request.oldObject.spec);
+  return stampChangedBy(request, specChanged);
 }

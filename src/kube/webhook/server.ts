@@ -20,10 +20,12 @@ import { DirectoryCertificateSource } from './certificate-files.js';
 import { SelfManagedCertificateSource, kubernetesTlsSecretStore } from './certificate-secret.js';
 import type { CertificateSource, ServingCertificate } from './certificate-source.js';
 import { cachingAuthorizer, subjectAccessReviewAuthorizer, type Authorizer } from './escalation.js';
-import { reviewAdmission, type AdmissionOutcome } from './handler.js';
+import { reviewAdmission, reviewMutation, type AdmissionOutcome } from './handler.js';
 import {
+  MUTATING_WEBHOOK_PATH,
   WEBHOOK_PATH,
   WebhookRegistrar,
+  kubernetesMutatingWebhookConfigurationClient,
   kubernetesWebhookConfigurationClient,
   type WebhookConfigurationSpec,
 } from './registration.js';
@@ -291,6 +293,19 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
 
     app.get(HEALTHZ_PATH, async (_request, reply) => reply.type('text/plain').send('ok'));
 
+    // Stamps who changed the spec (changed-by.ts); the validating webhook refuses forgeries.
+    app.post(MUTATING_WEBHOOK_PATH, async (request, reply) => {
+      let admission;
+      try {
+        admission = parseAdmissionReview(request.body);
+      } catch (err) {
+        if (!(err instanceof AdmissionReviewError)) throw err;
+        metrics.invalid(400);
+        return reply.code(400).send(statusBody(400, 'BadRequest', `not an AdmissionReview Gatehouse can answer: ${err.message}`));
+      }
+      return reply.send(admissionReviewResponse(reviewMutation(admission)));
+    });
+
     app.post(WEBHOOK_PATH, async (request, reply) => {
       const started = performance.now();
       let admission;
@@ -352,6 +367,18 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       });
       cleanups.unshift(() => registrar?.close());
       await registrar.start();
+      if ('injectCaBundleInto' in registration) {
+        // The chart's MutatingWebhookConfiguration (changed-by stamping) has the same name and needs the same CA.
+        const mutating = new WebhookRegistrar({
+          client: kubernetesMutatingWebhookConfigurationClient(options.kubeConfig),
+          source,
+          mode: { injectInto: registration.injectCaBundleInto },
+          clock,
+          logger: logger.child({ webhookConfiguration: 'mutating' }),
+        });
+        cleanups.unshift(() => mutating.close());
+        await mutating.start();
+      }
     }
 
     let closed = false;
