@@ -427,9 +427,10 @@ describe('requests that are not answerable AdmissionReviews', () => {
   });
 
   it('answers unknown paths with 404 naming the routes', async () => {
-    const res = await httpsJson(`${webhook.url}/mutate`, { ca: caCert, body: {}, agent });
+    const res = await httpsJson(`${webhook.url}/convert`, { ca: caCert, body: {}, agent });
     expect(res.status).toBe(404);
     expect((res.json as { message: string }).message).toContain('POST /validate');
+    expect((res.json as { message: string }).message).toContain('POST /mutate');
   });
 
   it('denies a request whose object is not the kind it claims', async () => {

@@ -328,7 +328,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       metrics.invalid(404);
       void reply
         .code(404)
-        .send(statusBody(404, 'NotFound', `no route ${request.method} ${request.url}; the webhook answers POST ${WEBHOOK_PATH} and GET ${HEALTHZ_PATH}`));
+        .send(statusBody(404, 'NotFound', `no route ${request.method} ${request.url}; the webhook answers POST ${WEBHOOK_PATH}, POST ${MUTATING_WEBHOOK_PATH} and GET ${HEALTHZ_PATH}`));
     });
 
     app.get(HEALTHZ_PATH, async (_request, reply) => reply.type('text/plain').send('ok'));
