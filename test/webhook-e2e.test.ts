@@ -117,7 +117,7 @@ describe('writes through the API server are checked by the webhook', () => {
       api.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION_NAME, namespace: NS, plural: 'roles', name: 'analyst' }),
     );
     expect(refused.code).toBe(422);
-    expect(refused.message).toMatch(/^admission webhook denied the request: Role acme\/analyst: RoleInUse: .*bob/);
+    expect(refused.message).toMatch(/^admission webhook denied the request: Role acme\/analyst: RoleInUse: .*another Member/);
     expect(fake.get(API_VERSION, 'Role', NS, 'analyst')).toBeDefined();
   });
 

@@ -10,6 +10,7 @@ import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { AdmissionRequest, AdmissionResponse, AdmissionStatus, StatusCause } from './admission.js';
 import { changedByViolation, stampChangedBy } from './changed-by.js';
+import { foreignScrubber } from './disclosure.js';
 import {
   ESCALATION_CHECK_FAILED,
   PRIVILEGE_ESCALATION,
@@ -86,15 +87,15 @@ function denied(uid: string, status: AdmissionStatus, warnings: string[] = []): 
 }
 
 /** Builds the denial that lists every error violation, each with its rule id and field. */
-export function denialFor(uid: string, subject: ObjectRef, errors: Violation[], warnings: string[]): AdmissionResponse {
-  const lines = errors.map((v) => violationText(v, subject));
+export function denialFor(uid: string, subject: ObjectRef, errors: Violation[], warnings: string[], scrub: (text: string) => string = (t) => t): AdmissionResponse {
+  const lines = errors.map((v) => scrub(violationText(v, subject)));
   const message =
     lines.length === 1
       ? `${formatRef(subject)}: ${lines[0]}`
       : `${formatRef(subject)} has ${lines.length} problems:\n${lines.map((line) => `- ${line}`).join('\n')}`;
   const causes: StatusCause[] = errors.map((v) => ({
     reason: v.ruleId,
-    message: formatRef(v.object) === formatRef(subject) ? v.message : `${formatRef(v.object)}: ${v.message}`,
+    message: scrub(formatRef(v.object) === formatRef(subject) ? v.message : `${formatRef(v.object)}: ${v.message}`),
     field: v.field,
   }));
   // 422 for the object's own problems; 403 when only RBAC says no; 503 when RBAC could not be asked.
@@ -269,10 +270,12 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
   if (checks.length > 0) violations = [...violations, ...(await escalationViolations(request, subject, checks, deps.authorizer))];
 
   const errors = violations.filter((v) => v.severity === 'error');
+  // Only what the requester sent, or may see anyway, is named back to them.
+  const scrub = errors.length > 0 || violations.length > 0 ? foreignScrubber(deps.index, subject, [request.object, request.oldObject]) : (t: string) => t;
   const warnings = violations
     .filter((v) => v.severity === 'warning')
-    .map((v) => truncate(violationText(v, subject), MAX_WARNING_LENGTH));
-  const response = errors.length === 0 ? allowed(uid, warnings) : denialFor(uid, subject, errors, warnings);
+    .map((v) => truncate(scrub(violationText(v, subject)), MAX_WARNING_LENGTH));
+  const response = errors.length === 0 ? allowed(uid, warnings) : denialFor(uid, subject, errors, warnings, scrub);
   return outcome('Checked', response, violations);
 }
 

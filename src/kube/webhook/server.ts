@@ -113,6 +113,12 @@ export interface AdmissionWebhookOptions {
   maxReviewBytes?: number;
   /** Timeouts and the connection cap (tests shorten them). */
   limits?: Partial<WebhookLimits>;
+  /**
+   * PEM CA bundle: when set, only clients presenting a certificate it signed
+   * (the API server, configured with an AdmissionConfiguration kubeconfig)
+   * get past the TLS handshake.
+   */
+  clientCa?: string;
 }
 
 export interface AdmissionWebhook {
@@ -256,6 +262,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
   const registry = options.registry ?? new Registry();
   const maxReviewBytes = options.maxReviewBytes ?? DEFAULT_MAX_REVIEW_BYTES;
   const limits: WebhookLimits = { ...DEFAULT_WEBHOOK_LIMITS, ...options.limits };
+  const clientAuth = options.clientCa !== undefined ? { requestCert: true, rejectUnauthorized: true, ca: options.clientCa } : {};
   const { host, port } = parseListenAddress(options.listen ?? DEFAULT_WEBHOOK_LISTEN);
   let authorizer = options.authorizer;
   if (authorizer === undefined) {
@@ -278,6 +285,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
         cert: initial.cert,
         key: initial.key,
         minVersion: 'TLSv1.2',
+        ...clientAuth,
         // Node refuses a headers timeout longer than the request timeout.
         headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
         requestTimeout: limits.requestTimeoutMs,
@@ -299,7 +307,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
 
     const stopSwapping = source.onChange((next) => {
       try {
-        app.server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+        app.server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2', ...clientAuth });
         logger.info({ notAfter: next.info.notAfter.toISOString(), fingerprint: next.info.fingerprint256 }, 'webhook now serves a new certificate');
       } catch (err) {
         logger.error({ err: errorMessage(err) }, 'cannot use the new webhook certificate; still serving the previous one');
