@@ -16,7 +16,7 @@ import { AuditKeyError, loadAuditKeyring, type AuditKeyring } from '../../store/
 import { SchemaMissingError } from '../../store/migrations.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
-import { formatEntry, formatText, parseAt } from './validate.js';
+import { FOLLOW_SYMLINKS_HELP, formatEntry, formatText, parseAt } from './validate.js';
 import type { Profile } from '../../model/profile.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 
@@ -27,6 +27,7 @@ export interface StoreCommandOptions {
   store?: string;
   at?: string;
   profile?: string;
+  followSymlinks?: boolean;
 }
 
 /** The actor recorded in the audit log for changes made from the command line. */
@@ -97,7 +98,7 @@ export interface LoadedDeclaration {
 export async function loadDeclaration(paths: string[], options: StoreCommandOptions): Promise<LoadedDeclaration | undefined> {
   const at = parseAt(options.at);
   const profile = readProfileOption(options.profile);
-  const load = await loadSources(paths);
+  const load = await loadSources(paths, { followSymlinks: options.followSymlinks === true });
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   const report = validateLoaded(load, { at, profile });
@@ -129,6 +130,7 @@ export function register(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on errors')
     .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option('--follow-symlinks', FOLLOW_SYMLINKS_HELP)
     .action(async (paths: string[], _options: PlanOptions, command: Command) => {
       const options = command.optsWithGlobals<PlanOptions>();
       const declaration = await loadDeclaration(paths, options);

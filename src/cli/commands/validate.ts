@@ -1,14 +1,17 @@
 // gatehouse validate PATH...: the check a GitOps pull request runs in CI.
 // Exit 0 valid (warnings allowed), 1 violations, 2 usage or I/O error.
 import { Option, type Command } from 'commander';
-import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
+import { IO_PROBLEM_CODES, loadSources, MAX_SOURCE_FILE_BYTES } from '../../source/load.js';
 import { validateLoaded, type ReportEntry, type ValidationReport } from '../../source/validate.js';
 import { UsageError } from '../../util/errors.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 
+export const FOLLOW_SYMLINKS_HELP = `follow symbolic links out of the folders given (default: refuse them); files over ${MAX_SOURCE_FILE_BYTES / 1024 / 1024} MiB are refused either way`;
+
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 export interface ValidateOptions {
+  followSymlinks?: boolean;
   output?: 'text' | 'json';
   at?: string;
   profile?: string;
@@ -24,6 +27,7 @@ export function register(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--at <time>', 'evaluate time rules (expiry, support windows, certificates) at this RFC 3339 instant instead of now')
     .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option('--follow-symlinks', FOLLOW_SYMLINKS_HELP)
     .action(async (paths: string[], _options: ValidateOptions, command: Command) => {
       const code = await runValidate(paths, command.optsWithGlobals<ValidateOptions>());
       if (code !== 0) process.exitCode = code;
@@ -41,7 +45,7 @@ export async function runValidate(
 ): Promise<number> {
   const at = parseAt(options.at);
   const profile = readProfileOption(options.profile);
-  const load = await loadSources(paths);
+  const load = await loadSources(paths, { followSymlinks: options.followSymlinks === true });
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   const report = validateLoaded(load, { at, profile });
