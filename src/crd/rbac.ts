@@ -57,12 +57,12 @@ const resources = KIND_NAMES.map((kind) => KINDS[kind].plural);
 export function operatorClusterRules(): ExplainedRule[] {
   return [
     {
-      rule: { apiGroups: [API_GROUP], resources, verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-      why: 'Watch the four Gatehouse kinds in every namespace and add or remove the identity-store finalizer (patch, update). No create or delete: Gatehouse never makes or removes what people declare.',
+      rule: { apiGroups: [API_GROUP], resources, verbs: ['get', 'list', 'watch', 'patch'] },
+      why: 'Watch the four Gatehouse kinds in every namespace and add or remove the identity-store finalizer (a merge patch; never update). No create or delete: Gatehouse never makes or removes what people declare.',
     },
     {
-      rule: { apiGroups: [API_GROUP], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch', 'update'] },
-      why: 'Write status (phase, conditions, counts, expiry) through the status subresource.',
+      rule: { apiGroups: [API_GROUP], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch'] },
+      why: 'Write status (phase, conditions, counts, expiry) through the status subresource, as a merge patch.',
     },
     {
       rule: { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
