@@ -122,6 +122,7 @@ const CASES: Case[] = [
   { name: 'AllowlistAllowsAnyAddress (a warning)', review: wsUpdate({ spec: { ipAllowlist: ['0.0.0.0/0'] } }), warnings: ['AllowlistAllowsAnyAddress'] },
   { name: 'InvalidSsoUrl', review: wsUpdate({ spec: { sso: samlWith(CERT_VALID_2025_TO_2035, 'http://idp.acme.example/sso') } }), errors: ['InvalidSsoUrl'] },
   { name: 'InvalidSigningCertificate', review: wsUpdate({ spec: { sso: samlWith('not a certificate') } }), errors: ['InvalidSigningCertificate'] },
+  { name: 'PrivateKeyMaterial', review: wsUpdate({ spec: { sso: samlWith(`${CERT_VALID_2025_TO_2035}\n-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n`) } }), errors: ['PrivateKeyMaterial'] },
   { name: 'SigningCertificateExpired (a warning)', review: wsUpdate({ spec: { sso: samlWith(CERT_EXPIRED_2021) } }), warnings: ['SigningCertificateExpired'] },
   { name: 'SigningCertificateNotYetValid (a warning)', review: wsUpdate({ spec: { sso: samlWith(CERT_FROM_2030) } }), warnings: ['SigningCertificateNotYetValid'] },
   { name: 'WorkspaceInUse: DELETE warns', review: { operation: 'DELETE', object: ws }, warnings: ['WorkspaceInUse'] },
