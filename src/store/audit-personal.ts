@@ -57,8 +57,8 @@ export function splitPersonal(action: string, before: unknown, after: unknown, r
   const b = aboutPerson ? pull(before, values) : { kept: before };
   const a = aboutPerson ? pull(after, values) : { kept: after };
   let masked = reason;
-  for (const v of values.sort((x, y) => y.length - x.length)) masked = masked.split(v).join(PERSONAL_MARK);
-  masked = masked.replace(EMAIL_PATTERN, PERSONAL_MARK);
+  for (const v of values.sort((x, y) => y.length - x.length)) if (masked.includes(v)) masked = masked.split(v).join(PERSONAL_MARK);
+  if (masked.includes('@')) masked = masked.replace(EMAIL_PATTERN, PERSONAL_MARK);
   const personal: PersonalRecord = {
     ...(b.taken !== undefined ? { before: b.taken } : {}),
     ...(a.taken !== undefined ? { after: a.taken } : {}),
@@ -73,8 +73,23 @@ export function personalDigest(salt: string, data: string): string {
   return sha256('sha256', `gatehouse-audit-personal/v1\n${salt}\n${data}`, 'hex');
 }
 
+// Salts are cut from a pool of random bytes: one call to the CSPRNG per 1,024 entries, not one each.
+const SALT_BYTES = 16;
+let saltPool = Buffer.alloc(0);
+let saltOffset = 0;
+
+function nextSalt(): string {
+  if (saltOffset + SALT_BYTES > saltPool.length) {
+    saltPool = randomBytes(SALT_BYTES * 1024);
+    saltOffset = 0;
+  }
+  const salt = saltPool.toString('hex', saltOffset, saltOffset + SALT_BYTES);
+  saltOffset += SALT_BYTES;
+  return salt;
+}
+
 export function sealPersonal(personal: PersonalRecord): { salt: string; data: string; digest: string } {
-  const salt = randomBytes(16).toString('hex');
+  const salt = nextSalt();
   const data = canonicalJson(personal);
   return { salt, data, digest: personalDigest(salt, data) };
 }
