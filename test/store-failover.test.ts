@@ -73,7 +73,8 @@ describe.skipIf(skip !== undefined)(`PostgreSQL connection loss${skip !== undefi
     await adminQuery(admin, `select pg_terminate_backend(${Number(ready.pid)})`);
     talk.send();
     const failed = await talk.next();
-    expect(String(failed.failed)).toMatch(/terminat|connection error/i);
+    // How the loss shows depends on timing (57P01 "terminating connection", a reset socket): any error will do.
+    expect(String(failed.failed)).toMatch(/terminat|connection|ECONNRESET|EPIPE|closed/i);
     talk.send();
     expect(await talk.next()).toMatchObject({ ok: true });
     expect((await talk.exit).code).toBe(0);
@@ -107,7 +108,7 @@ describe.skipIf(skip !== undefined)(`PostgreSQL connection loss${skip !== undefi
       expect(await talk.next()).toMatchObject({ ready: true });
       await server.pause?.();
       talk.send();
-      expect(String((await talk.next()).failed)).toMatch(/terminat|connection|ECONNRESET|shut/i);
+      expect(String((await talk.next()).failed)).toMatch(/terminat|connection|ECONNRESET|EPIPE|closed|shut/i);
       await server.resume?.();
       talk.send();
       expect(await talk.next()).toMatchObject({ ok: true });
