@@ -1,7 +1,7 @@
 // The identity store's bars (DESIGN.md §9), on SQLite and PostgreSQL:
 //  1. raw bulk insert of the same rows into the same database (multi-row INSERTs,
 //     one transaction): (a) every row the apply writes (workspaces, roles,
-//     members, invitations, outbox, support grants, audit log), read back from
+//     members, invitations, outbox, support grants, audit log and its personal values), read back from
 //     the applied store; (b) the 10,000 member rows alone, for reference
 //  2. full apply of 10,000 members in 100 workspaces into an empty store
 //     (rules, plan, members, invitations, outbox, audit): goal <= 3x (1a)
@@ -59,7 +59,7 @@ function memberRows(records: MemberRecord[], at: string) {
 }
 
 /** Tables in foreign-key order: what a full apply writes. */
-const APPLIED_TABLES = ['workspaces', 'roles', 'role_permissions', 'members', 'invitations', 'invitation_outbox', 'support_grants', 'audit_log', 'audit_head'] as const;
+const APPLIED_TABLES = ['workspaces', 'roles', 'role_permissions', 'members', 'invitations', 'invitation_outbox', 'support_grants', 'audit_log', 'audit_head', 'audit_personal'] as const;
 
 /** Every row the applied store holds, table by table, to insert again raw. */
 async function rowsOf(store: Store): Promise<Array<[(typeof APPLIED_TABLES)[number], Record<string, unknown>[]]>> {

@@ -434,9 +434,12 @@ describe('operator RBAC', () => {
   const cluster = [...rulesOf(self, 'ClusterRole', 'gatehouse-operator'), ...rulesOf(self, 'ClusterRole', 'gatehouse-webhook-certificates')];
   const namespaced = [...rulesOf(self, 'Role', 'gatehouse-operator'), ...rulesOf(self, 'Role', 'gatehouse-webhook-certificates')];
 
-  it.each(KIND_NAMES.map((k) => KINDS[k].plural))('%s: get, list, watch, patch, update; status get, patch, update; never create or delete', (plural) => {
-    for (const verb of ['get', 'list', 'watch', 'patch', 'update']) expect(grants(cluster, 'gatehouse.dev', plural, verb), verb).toHaveLength(1);
-    for (const verb of ['get', 'patch', 'update']) expect(grants(cluster, 'gatehouse.dev', `${plural}/status`, verb), `status ${verb}`).toHaveLength(1);
+  it.each(KIND_NAMES.map((k) => KINDS[k].plural))('%s: get, list, watch, patch; status get, patch; never update, create or delete', (plural) => {
+    for (const verb of ['get', 'list', 'watch', 'patch']) expect(grants(cluster, 'gatehouse.dev', plural, verb), verb).toHaveLength(1);
+    for (const verb of ['get', 'patch']) expect(grants(cluster, 'gatehouse.dev', `${plural}/status`, verb), `status ${verb}`).toHaveLength(1);
+    // The operator only patches; update would let it replace whole objects.
+    expect(grants(cluster, 'gatehouse.dev', plural, 'update')).toHaveLength(0);
+    expect(grants(cluster, 'gatehouse.dev', `${plural}/status`, 'update')).toHaveLength(0);
     for (const verb of ['create', 'delete', 'deletecollection']) expect(grants(cluster, 'gatehouse.dev', plural, verb), verb).toHaveLength(0);
   });
 

@@ -88,7 +88,7 @@ forEachDialect('engine drift and removal', (dialect) => {
       expect(ops(result)).toEqual(['member.delete acme/dave@acme.example']);
       expect(stateOf(result, 'Member', 'dave')).toMatchObject({ phase: 'Terminating', reason: 'Removed', inStore: false });
       expect(await memberRow(store, 'dave@acme.example')).toBeUndefined();
-      const [entry] = await listAudit(store.db, { newestFirst: true, limit: 1 });
+      const [entry] = await listAudit(store.db, { newestFirst: true, limit: 1, withPersonal: true });
       expect(entry).toMatchObject({ action: 'member.delete', object: { kind: 'Member', name: 'dave' }, before: { email: 'dave@acme.example' } });
     });
 

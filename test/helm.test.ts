@@ -291,7 +291,15 @@ describe.skipIf(helm === undefined)(title, () => {
       { ports: [{ port: 'webhook', protocol: 'TCP' }] },
       { from, ports: [{ port: 'metrics', protocol: 'TCP' }] },
     ]);
-    expect(render().find('NetworkPolicy')).toBeUndefined();
+    expect(render({ networkPolicy: { enabled: false } }).find('NetworkPolicy')).toBeUndefined();
+  });
+
+  it('finding 10: a narrow NetworkPolicy by default: the webhook port only, from webhookFrom when given', () => {
+    const policy = render().find('NetworkPolicy', 'gatehouse');
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 'webhook', protocol: 'TCP' }] }]);
+    const controlPlane = [{ ipBlock: { cidr: '10.0.0.0/24' } }];
+    const narrowed = render({ networkPolicy: { webhookFrom: controlPlane } }).find('NetworkPolicy', 'gatehouse');
+    expect(narrowed.spec.ingress).toEqual([{ from: controlPlane, ports: [{ port: 'webhook', protocol: 'TCP' }] }]);
   });
 
   it.each([

@@ -52,6 +52,10 @@ forEachDialect('application API', (dialect) => {
       name: 'InvitationError',
       code: 'InvitationEmailMismatch',
     });
+    // Lookalikes of the invited address: a Cyrillic а, a fullwidth Ａ.
+    for (const lookalike of ['\u0430lice@acme.example', '\uff21lice@acme.example']) {
+      await expect(acceptInvitation(store, { token, email: lookalike, at: at(2) })).rejects.toMatchObject({ code: 'InvitationEmailMismatch' });
+    }
     const accepted = await acceptInvitation(store, { token, email: 'ALICE@acme.example', at: at(2) });
     expect(accepted).toMatchObject({ workspaceId: 'acme', email: 'Alice@Acme.example', roleId: 'viewer', acceptedAt: at(2) });
     await expect(acceptInvitation(store, { token, email: 'alice@acme.example', at: at(3) })).rejects.toMatchObject({ code: 'InvitationAlreadyAccepted' });

@@ -3,7 +3,7 @@
 // schema newer than this build refused.
 import { sql, type Kysely } from 'kysely';
 import { expect, it } from 'vitest';
-import { appendAudit } from '../src/store/audit.js';
+import { auditHash, GENESIS_HASH } from '../src/store/audit.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/migrations.js';
 import type { Database } from '../src/store/schema.js';
 import { openStore, type Store } from '../src/store/store.js';
@@ -96,7 +96,14 @@ const fixtures: Record<number, (db: Kysely<Database>) => Promise<void>> = {
       .execute();
   },
   3: async (db) => {
-    await appendAudit(db, [{ at: AT, actor: 'cli:test', action: 'member.create', object: { kind: 'Member', namespace: 'acme', name: 'alice' }, reason: 'fixture' }]);
+    // The row as version 3 wrote it (later versions add columns).
+    const entry = { seq: 1, at: AT, actor: 'cli:test', action: 'member.create', object: { kind: 'Member', namespace: 'acme', name: 'alice' }, reason: 'fixture', prevHash: GENESIS_HASH };
+    const hash = auditHash(entry);
+    await db
+      .insertInto('audit_log')
+      .values({ seq: 1, at: AT, actor: entry.actor, action: entry.action, object_kind: 'Member', object_namespace: 'acme', object_name: 'alice', reason: entry.reason, prev_hash: GENESIS_HASH, hash } as never)
+      .execute();
+    await db.insertInto('audit_head').values({ id: 1, seq: 1, hash }).execute();
   },
 };
 

@@ -122,6 +122,7 @@ const CASES: Case[] = [
   { name: 'AllowlistAllowsAnyAddress (a warning)', review: wsUpdate({ spec: { ipAllowlist: ['0.0.0.0/0'] } }), warnings: ['AllowlistAllowsAnyAddress'] },
   { name: 'InvalidSsoUrl', review: wsUpdate({ spec: { sso: samlWith(CERT_VALID_2025_TO_2035, 'http://idp.acme.example/sso') } }), errors: ['InvalidSsoUrl'] },
   { name: 'InvalidSigningCertificate', review: wsUpdate({ spec: { sso: samlWith('not a certificate') } }), errors: ['InvalidSigningCertificate'] },
+  { name: 'PrivateKeyMaterial', review: wsUpdate({ spec: { sso: samlWith(`${CERT_VALID_2025_TO_2035}\n-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n`) } }), errors: ['PrivateKeyMaterial'] },
   { name: 'SigningCertificateExpired (a warning)', review: wsUpdate({ spec: { sso: samlWith(CERT_EXPIRED_2021) } }), warnings: ['SigningCertificateExpired'] },
   { name: 'SigningCertificateNotYetValid (a warning)', review: wsUpdate({ spec: { sso: samlWith(CERT_FROM_2030) } }), warnings: ['SigningCertificateNotYetValid'] },
   { name: 'WorkspaceInUse: DELETE warns', review: { operation: 'DELETE', object: ws }, warnings: ['WorkspaceInUse'] },
@@ -433,9 +434,10 @@ describe('requests that are not answerable AdmissionReviews', () => {
   });
 
   it('answers unknown paths with 404 naming the routes', async () => {
-    const res = await httpsJson(`${webhook.url}/mutate`, { ca: caCert, body: {}, agent });
+    const res = await httpsJson(`${webhook.url}/convert`, { ca: caCert, body: {}, agent });
     expect(res.status).toBe(404);
     expect((res.json as { message: string }).message).toContain('POST /validate');
+    expect((res.json as { message: string }).message).toContain('POST /mutate');
   });
 
   it('denies a request whose object is not the kind it claims', async () => {

@@ -4,7 +4,7 @@
 // Each call is one transaction and one audit entry per change. Gatehouse never
 // overwrites what these write (accepted_at, responded_at, last_login_at).
 import type { Kysely } from 'kysely';
-import { normalizeEmail } from '../reconcile/records.js';
+import { hasCompatibilityCharacters, mixesLookalikeScripts, normalizeEmail } from '../model/text.js';
 import { hashInvitationToken } from '../store/apply.js';
 import { appendAudit, type AuditEntryInput, type AuditObject } from '../store/audit.js';
 import { readTime } from '../store/convert.js';
@@ -157,7 +157,7 @@ export async function takeInvitationsToDeliver(
         token: row.token,
       });
     }
-    await appendAudit(trx, audit);
+    await appendAudit(trx, audit, store.auditKeys);
     return delivered;
   });
 }
@@ -211,7 +211,8 @@ export async function acceptInvitation(
     if (row.invitation_state === 'Completed') {
       throw new InvitationError('InvitationAlreadyAccepted', 'this invitation was already accepted; sign in instead');
     }
-    if (normalizeEmail(request.email) !== row.email_normalized) {
+    // A lookalike (a Kelvin sign for K, Cyrillic letters among Latin ones) is not the invited address.
+    if (hasCompatibilityCharacters(request.email) || mixesLookalikeScripts(request.email) || normalizeEmail(request.email) !== row.email_normalized) {
       throw new InvitationError(
         'InvitationEmailMismatch',
         'this invitation was sent to another email address; sign in with the address the invitation was sent to',
@@ -237,7 +238,7 @@ export async function acceptInvitation(
         after: { state: 'Active', invitation: 'Completed', acceptedAt: at },
         reason: `${row.email} accepted the invitation`,
       }),
-    ]);
+    ], store.auditKeys);
     return { workspaceId: row.workspace_id, memberId: row.member_id, email: row.email, roleId: row.role_id, acceptedAt: new Date(at) };
   });
 }
@@ -259,7 +260,7 @@ export async function recordLogin(store: Store, request: { workspaceId: string; 
         after: { lastLoginAt: at },
         reason: `${row.email} logged in`,
       }),
-    ]);
+    ], store.auditKeys);
   });
 }
 

@@ -57,12 +57,12 @@ const resources = KIND_NAMES.map((kind) => KINDS[kind].plural);
 export function operatorClusterRules(): ExplainedRule[] {
   return [
     {
-      rule: { apiGroups: [API_GROUP], resources, verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-      why: 'Watch the four Gatehouse kinds in every namespace and add or remove the identity-store finalizer (patch, update). No create or delete: Gatehouse never makes or removes what people declare.',
+      rule: { apiGroups: [API_GROUP], resources, verbs: ['get', 'list', 'watch', 'patch'] },
+      why: 'Watch the four Gatehouse kinds in every namespace and add or remove the identity-store finalizer (a merge patch; never update). No create or delete: Gatehouse never makes or removes what people declare.',
     },
     {
-      rule: { apiGroups: [API_GROUP], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch', 'update'] },
-      why: 'Write status (phase, conditions, counts, expiry) through the status subresource.',
+      rule: { apiGroups: [API_GROUP], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch'] },
+      why: 'Write status (phase, conditions, counts, expiry) through the status subresource, as a merge patch.',
     },
     {
       rule: { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
@@ -99,11 +99,11 @@ export function webhookCertificateClusterRules(): ExplainedRule[] {
     {
       rule: {
         apiGroups: ['admissionregistration.k8s.io'],
-        resources: ['validatingwebhookconfigurations'],
+        resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'],
         verbs: ['get', 'patch', 'update'],
         resourceNames: [WEBHOOK_CONFIGURATION_NAME],
       },
-      why: `Inject the CA bundle into the ${WEBHOOK_CONFIGURATION_NAME} ValidatingWebhookConfiguration, and no other. The operator reads it again every minute (get, not list or watch) and repairs a bundle a Helm upgrade reset, so it needs no list or watch, which could not be limited to one name.`,
+      why: `Inject the CA bundle into the ${WEBHOOK_CONFIGURATION_NAME} Validating- and MutatingWebhookConfigurations, and no others. The operator reads it again every minute (get, not list or watch) and repairs a bundle a Helm upgrade reset, so it needs no list or watch, which could not be limited to one name.`,
     },
   ];
 }

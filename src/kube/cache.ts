@@ -2,7 +2,7 @@
 // indexes by workspace, role and email. It is also the rules' ObjectIndex for
 // the admission webhook: lookups are map reads, never API calls.
 import type { GatehouseObject, Kind, ObjectOfKind } from '../model/index.js';
-import { KIND_NAMES } from '../model/index.js';
+import { KIND_NAMES, normalizeEmail } from '../model/index.js';
 import type { ObjectIndex, WorkspaceScopedKind } from '../rules/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -68,7 +68,7 @@ export class ClusterCache implements ObjectIndex {
     this.informers.Member.addIndex(BY_EMAIL, (o) => {
       const ws = workspaceRefOf(o);
       const email = (o.spec as { email?: unknown }).email;
-      return ws === undefined || typeof email !== 'string' ? [] : [`${workspaceKey(o.metadata.namespace ?? '', ws)}/${email.toLowerCase()}`];
+      return ws === undefined || typeof email !== 'string' ? [] : [`${workspaceKey(o.metadata.namespace ?? '', ws)}/${normalizeEmail(email)}`];
     });
     this.informers.Workspace.addIndex(BY_WORKSPACE_ID, (o) => {
       const id = (o.spec as { workspaceId?: unknown }).workspaceId;
@@ -121,7 +121,7 @@ export class ClusterCache implements ObjectIndex {
   }
 
   membersWithEmail(namespace: string, workspace: string, email: string): CachedObject[] {
-    return this.informers.Member.byIndex(BY_EMAIL, `${workspaceKey(namespace, workspace)}/${email.toLowerCase()}`);
+    return this.informers.Member.byIndex(BY_EMAIL, `${workspaceKey(namespace, workspace)}/${normalizeEmail(email)}`);
   }
 
   workspacesWithId(workspaceId: string): CachedObject[] {

@@ -49,6 +49,12 @@ export interface OperatorOptions {
   dependencyRetryMs?: number;
   /** Extra readiness checks (the webhook's, when it is served by this process). */
   readinessChecks?: ReadinessCheck[];
+  /**
+   * Whether an unreachable store makes /readyz fail (default true). Off when
+   * this process serves the admission webhook: a store outage must not take
+   * the webhook's endpoints away and refuse every change, revocations included.
+   */
+  storeGatesReadiness?: boolean;
 }
 
 /** POD_NAME (from the downward API) or the host name, plus a random suffix: unique per process. */
@@ -134,7 +140,7 @@ export class Operator {
           if (!this.controller.cache.hasSynced) throw new Error('the informer caches have not synced yet');
         },
       },
-      { name: 'store', check: () => o.engine.ping() },
+      { name: 'store', check: () => o.engine.ping(), informational: o.storeGatesReadiness === false },
       ...(o.readinessChecks ?? []),
     ];
     if (o.probeListen) this.#probes = await startServer(o.probeListen, probeHandler(checks));

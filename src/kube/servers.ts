@@ -58,6 +58,8 @@ export async function startServer(address: ListenAddress, handler: Handler): Pro
 export interface ReadinessCheck {
   name: string;
   check: () => Promise<void> | void;
+  /** Reported in /readyz but never makes it fail (the store, when this pod serves the webhook). */
+  informational?: boolean;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
@@ -78,20 +80,22 @@ export function probeHandler(checks: readonly ReadinessCheck[], timeoutMs = 2000
       return;
     }
     const results = await Promise.all(
-      checks.map(async ({ name, check }) => {
+      checks.map(async ({ name, check, informational }) => {
         try {
           await Promise.race([
             Promise.resolve(check()),
             new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref()),
           ]);
-          return { name, ok: true, detail: '' };
+          return { name, ok: true, informational, detail: '' };
         } catch (err) {
-          return { name, ok: false, detail: err instanceof Error ? err.message : String(err) };
+          return { name, ok: false, informational, detail: err instanceof Error ? err.message : String(err) };
         }
       }),
     );
-    const ok = results.every((r) => r.ok);
-    const lines = results.map((r) => (r.ok ? `[+] ${r.name} ok` : `[-] ${r.name} failed: ${r.detail}`));
+    const ok = results.every((r) => r.ok || r.informational === true);
+    const lines = results.map((r) =>
+      r.ok ? `[+] ${r.name} ok` : r.informational ? `[~] ${r.name} failed (not counted): ${r.detail}` : `[-] ${r.name} failed: ${r.detail}`,
+    );
     send(res, ok ? 200 : 503, `${lines.join('\n')}\n${ok ? 'ready' : 'not ready'}\n`);
   };
 }

@@ -10,6 +10,12 @@ export const FIELD_MANAGER = 'gatehouse';
 
 /** Finalizer that holds an object until its rows in the identity store are cleaned up. */
 export const STORE_FINALIZER = 'gatehouse.dev/identity-store';
+/**
+ * The Kubernetes user who last changed an object's spec, stamped by the
+ * mutating webhook and refused by the validating webhook from anyone else;
+ * the reconciler records it as the actor in the audit log.
+ */
+export const CHANGED_BY_ANNOTATION = 'gatehouse.dev/changed-by';
 
 export const ConditionStatusValues = ['True', 'False', 'Unknown'] as const;
 

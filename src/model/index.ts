@@ -9,4 +9,5 @@ export * from './profile.js';
 export * from './role.js';
 export * from './schema-types.js';
 export * from './support-grant.js';
+export * from './text.js';
 export * from './workspace.js';

@@ -132,7 +132,7 @@ export type RevocationCause = 'Declared' | 'SupportAccessOff';
 export const roleKey = (workspaceId: string, roleId: string) => `${workspaceId}\u0000${roleId}`;
 export const memberKey = (workspaceId: string, emailNormalized: string) => `${workspaceId}\u0000${emailNormalized}`;
 export const grantKey = (workspaceId: string, name: string) => `${workspaceId}\u0000${name}`;
-export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+export { normalizeEmail } from '../model/text.js';
 
 /** `Kind/namespace/name`: one object, as a map key. */
 export function refKey(ref: { kind: string; namespace: string; name: string }): string {

@@ -31,6 +31,8 @@ export interface SyncOptions {
   at: Date;
   /** Who applies: `cli:alice`, `operator`. Recorded in the audit log and as the invitations' sender. */
   actor: string;
+  /** Who made the change to one object (the operator: the Kubernetes user), recorded instead of `actor`. */
+  actorOf?: (ref: ObjectRef) => string | undefined;
   scope: SyncScope;
   profile: Profile;
   /** Plan and report without writing. */
@@ -323,7 +325,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     }
     let written: ApplyResult | undefined;
     if (!options.dryRun && plan.actions.length > 0) {
-      written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+      written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.actorOf !== undefined ? { actorOf: options.actorOf } : {}), ...(store.auditKeys !== undefined ? { auditKeys: store.auditKeys } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     }
     const counts = await countsFor(trx, plan.outcomes, profile);
     return { plan, counts, written, rules };

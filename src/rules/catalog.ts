@@ -30,6 +30,7 @@ export const RULES = [
   // Every kind
   rule('SchemaInvalid', 'error', ALL_KINDS, 'The document does not match the schema of its kind: a missing or unknown field, a wrong type or format.'),
   rule('DuplicateObject', 'error', ALL_KINDS, 'The same kind, namespace and name is declared more than once in the input.'),
+  rule('PrivateKeyMaterial', 'error', ALL_KINDS, 'A field of the spec or an annotation holds a PEM private key block (for example a signingCertificate with the IdP\'s key pasted in).'),
   rule('DuplicateListItem', 'error', ALL_KINDS, 'A list that is a set (permissions, ipAllowlist, grantee.agents) names the same item twice.'),
   rule('ImmutableFieldChanged', 'error', ALL_KINDS, 'An UPDATE, or a declaration compared with what the identity store recorded, changes a field that cannot change: Workspace spec.workspaceId, Member spec.email and spec.displayName, spec.workspaceRef.'),
   rule('UnknownWorkspace', 'error', WORKSPACE_SCOPED, 'spec.workspaceRef names no Workspace in the object\'s namespace.'),

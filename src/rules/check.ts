@@ -1,5 +1,6 @@
 // The rules engine's entry points: one object (admission, reconcile), all
 // declared objects (validate, plan) and a deletion.
+import { privateKeyViolations } from './secret-material.js';
 import { isKind, KIND_NAMES, type GatehouseObject } from '../model/kinds.js';
 import type { Member } from '../model/member.js';
 import type { Role } from '../model/role.js';
@@ -46,6 +47,9 @@ function runRules(
     }
     return out;
   }
+  // Key material is refused before anything else reads the object.
+  const keys = privateKeyViolations(object, ref);
+  if (keys.length > 0) return [...out, ...keys];
   const previous = previousVersion(object, world, operation, oldObject);
   const deleting = object.metadata.deletionTimestamp !== undefined;
   const check = makeCheck(object, ref, world, operation, previous, out);

@@ -4,6 +4,7 @@ import { instantMs } from '../model/time.js';
 import { describeLimit, limitEnd } from '../model/duration.js';
 import type { Member } from '../model/member.js';
 import { memberLoginType } from '../model/policy.js';
+import { normalizeEmail } from '../model/text.js';
 import { describe, listNames, plural, type Check } from './check-context.js';
 import { immutableFields, workspaceFor, workspaceRefImmutable } from './common-rules.js';
 import { keyOf, nameOf, namespaceOf } from './object-index.js';
@@ -75,7 +76,7 @@ export function checkMember(c: Check<Member>): void {
     }
   }
 
-  const sameEmail = c.world.membersByEmail(namespace, workspaceName).get(member.spec.email.toLowerCase()) ?? [];
+  const sameEmail = c.world.membersByEmail(namespace, workspaceName).get(normalizeEmail(member.spec.email)) ?? [];
   const others = sameEmail.filter((other) => keyOf(other) !== keyOf(member));
   if (others.length > 0) {
     c.report(

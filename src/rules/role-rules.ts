@@ -2,6 +2,7 @@
 // role's, and (at admission) no back door around admins.max.
 import { grantsAdmin, type Profile } from '../model/profile.js';
 import type { Role } from '../model/role.js';
+import { looksLike, normalizeName } from '../model/text.js';
 import { describe, listNames, plural, type Check } from './check-context.js';
 import { duplicateItems, immutableFields, workspaceFor, workspaceRefImmutable } from './common-rules.js';
 import { keyOf, nameOf, namespaceOf } from './object-index.js';
@@ -81,7 +82,8 @@ export function suggestPermission(profile: Profile, text: string): string | unde
 function checkReservedNames(c: Check<Role>): void {
   const role = c.object;
   const defaults = [...c.profile.defaultRoles.keys()].join(', ');
-  if (c.profile.reservedRoleNames.has(role.metadata.name.toLowerCase())) {
+  const reserved = (name: string) => c.profile.reservedRoleNames.has(normalizeName(name)) || [...c.profile.reservedRoleNames].some((r) => looksLike(name, r));
+  if (reserved(role.metadata.name)) {
     c.report(
       'ReservedRoleName',
       'error',
@@ -89,7 +91,7 @@ function checkReservedNames(c: Check<Role>): void {
       `"${role.metadata.name}" is the name of a default role (${defaults}), which every workspace already has and which cannot be changed; choose another name, or assign the default role to Members directly`,
     );
   }
-  if (c.profile.reservedRoleNames.has(role.spec.displayName.toLowerCase())) {
+  if (reserved(role.spec.displayName)) {
     c.report(
       'ReservedRoleName',
       'error',

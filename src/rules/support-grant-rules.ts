@@ -5,6 +5,7 @@ import { instantMs } from '../model/time.js';
 import { describeLimit, formatDuration, limitEnd, tryParseDuration } from '../model/duration.js';
 import { supportAccessLevel, supportGrantWindow } from '../model/policy.js';
 import { SUPPORT_GRANT_MAX_DURATION, type SupportGrant } from '../model/support-grant.js';
+import { normalizeEmail } from '../model/text.js';
 import { describe, listNames, type Check } from './check-context.js';
 import { duplicateItems, immutableFields, workspaceFor, workspaceRefImmutable } from './common-rules.js';
 import { namespaceOf, workspaceNameOf } from './object-index.js';
@@ -180,7 +181,7 @@ function checkGrantee(c: Check<SupportGrant>): void {
   if (grantee.type === 'SupportTeam' && agents.length > 0) {
     c.report('InvalidGrantee', 'error', 'spec.grantee.agents', 'grantee.type is SupportTeam (the whole team) but agents are listed; use grantee.type: Agents to let in only those agents, or remove spec.grantee.agents');
   }
-  duplicateItems(c, 'spec.grantee.agents', grantee.agents, (email) => email.toLowerCase());
+  duplicateItems(c, 'spec.grantee.agents', grantee.agents, (email) => normalizeEmail(email));
 }
 
 function checkScopeShape(c: Check<SupportGrant>): void {

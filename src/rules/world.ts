@@ -13,6 +13,7 @@ import { grantsAdmin, type DefaultRole, type Profile } from '../model/profile.js
 import type { Role } from '../model/role.js';
 import type { SchemaProblem } from '../model/schema-validator.js';
 import type { Workspace } from '../model/workspace.js';
+import { normalizeEmail } from '../model/text.js';
 import { keyOf, nameOf, namespaceOf, objectKey, workspaceNameOf } from './object-index.js';
 import type { ObjectIndex, RecordedObject, RecordedState, WorkspaceScopedKind } from './types.js';
 
@@ -240,7 +241,7 @@ export class RuleWorld {
     if (map === undefined) {
       map = new Map();
       for (const member of this.inWorkspace('Member', namespace, workspace)) {
-        const email = member.spec.email.toLowerCase();
+        const email = normalizeEmail(member.spec.email);
         const list = map.get(email);
         if (list === undefined) map.set(email, [member]);
         else list.push(member);

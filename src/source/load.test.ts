@@ -255,3 +255,42 @@ describe('loadSources', () => {
     expect(result.objects).toHaveLength(1);
   });
 });
+
+describe('loadSources stays inside the folders given and refuses huge files', () => {
+  let base: string;
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'gatehouse-load-limits-'));
+    await mkdir(join(base, 'repo'));
+    await mkdir(join(base, 'elsewhere'));
+    await writeFile(join(base, 'repo', 'a.yaml'), member('alice'));
+    await writeFile(join(base, 'elsewhere', 'secret.yaml'), member('outsider'));
+    await symlink(join(base, 'elsewhere', 'secret.yaml'), join(base, 'repo', 'linked.yaml'));
+    await symlink(join(base, 'elsewhere'), join(base, 'repo', 'linked-dir'));
+    await writeFile(join(base, 'repo-big.yaml'), `${member('big')}\n# ${'x'.repeat(2048)}\n`);
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('refuses links out of the folder, naming them and the flag', async () => {
+    const result = await loadSources([join(base, 'repo')]);
+    expect(result.objects.map((o) => o.object.metadata.name)).toEqual(['alice']);
+    expect(result.problems.map((p) => [p.code, p.file])).toEqual([
+      ['UnreadableFile', join(base, 'repo', 'linked-dir')],
+      ['UnreadableFile', join(base, 'repo', 'linked.yaml')],
+    ]);
+    expect(result.problems[0]?.message).toMatch(/outside .*--follow-symlinks/);
+  });
+
+  it('follows them when told', async () => {
+    const result = await loadSources([join(base, 'repo')], { followSymlinks: true });
+    expect(result.problems).toEqual([]);
+    expect(result.objects.map((o) => o.object.metadata.name).sort()).toEqual(['alice', 'outsider']);
+  });
+
+  it('refuses a file over the size limit without reading it', async () => {
+    const result = await loadSources([join(base, 'repo-big.yaml')], { maxFileBytes: 1024 });
+    expect(result.objects).toEqual([]);
+    expect(result.problems[0]?.message).toMatch(/more than the 1024 a source file may be; split it/);
+  });
+});

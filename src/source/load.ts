@@ -2,7 +2,7 @@
 // came from so a violation can point at file:line:col. Problems are returned
 // as values, never thrown: `validate`, `plan` and `apply` decide what to do.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, isAbsolute } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, type Document, type Node } from 'yaml';
 import { API_GROUP, API_VERSION } from '../model/common.js';
 import { isKind, KIND_NAMES, type GatehouseObject } from '../model/kinds.js';
@@ -84,18 +84,32 @@ const YAML11_BOOLEANS: ReadonlyMap<string, boolean> = new Map(
     return [w, w[0]!.toUpperCase() + w.slice(1), w.toUpperCase()].map((spelling) => [spelling, value as boolean] as const);
   }),
 );
+/** Largest source file read (docs/security.md): declarations are small; a huge file is a mistake or an attack. */
+export const MAX_SOURCE_FILE_BYTES = 4 * 1024 * 1024;
+
+export interface LoadOptions {
+  /** Follow symbolic links that lead out of the folder given (default: refuse them). */
+  followSymlinks?: boolean;
+  maxFileBytes?: number;
+}
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
 
 /**
  * Loads every *.yaml / *.yml file under the given files and folders (folders
  * recursively, skipping hidden folders and node_modules). A file named
  * explicitly is read whatever its extension.
  */
-export async function loadSources(paths: readonly string[]): Promise<LoadResult> {
+export async function loadSources(paths: readonly string[], options: LoadOptions = {}): Promise<LoadResult> {
   const result: LoadResult = { objects: [], problems: [], files: [], ignoredDocuments: 0 };
   const seen = new Set<string>();
+  const maxBytes = options.maxFileBytes ?? MAX_SOURCE_FILE_BYTES;
   for (const path of paths) {
     const found: string[] = [];
-    const problem = await collectFiles(path, found, new Set());
+    const problem = await collectFiles(path, found, new Set(), { follow: options.followSymlinks === true, problems: result.problems });
     if (problem !== undefined) {
       result.problems.push(problem);
       continue;
@@ -113,6 +127,17 @@ export async function loadSources(paths: readonly string[]): Promise<LoadResult>
   for (const file of result.files) {
     let text: string;
     try {
+      const size = (await stat(file)).size;
+      if (size > maxBytes) {
+        result.problems.push({
+          code: 'UnreadableFile',
+          file,
+          line: 0,
+          column: 0,
+          message: `${file} is ${size} bytes, more than the ${maxBytes} a source file may be; split it into smaller files`,
+        });
+        continue;
+      }
       text = await readFile(file, 'utf8');
     } catch (err) {
       result.problems.push({ code: 'UnreadableFile', file, line: 0, column: 0, message: `cannot read ${file}: ${errorMessage(err)}` });
@@ -126,7 +151,14 @@ export async function loadSources(paths: readonly string[]): Promise<LoadResult>
   return result;
 }
 
-async function collectFiles(path: string, out: string[], visited: Set<string>): Promise<LoadProblem | undefined> {
+interface WalkContext {
+  follow: boolean;
+  problems: LoadProblem[];
+  /** The real path of the folder given, that links may not lead out of. */
+  root?: string;
+}
+
+async function collectFiles(path: string, out: string[], visited: Set<string>, context: WalkContext): Promise<LoadProblem | undefined> {
   let info;
   try {
     info = await stat(path);
@@ -141,11 +173,12 @@ async function collectFiles(path: string, out: string[], visited: Set<string>): 
     return undefined;
   }
   if (!info.isDirectory()) return undefined;
-  await walk(path, out, visited);
+  const root = await realpath(path).catch(() => path);
+  await walk(path, out, visited, { ...context, root });
   return undefined;
 }
 
-async function walk(dir: string, out: string[], visited: Set<string>): Promise<void> {
+async function walk(dir: string, out: string[], visited: Set<string>, context: WalkContext): Promise<void> {
   // Symbolic links may loop back; each real folder is read once.
   const real = await realpath(dir).catch(() => dir);
   if (visited.has(real)) return;
@@ -166,8 +199,19 @@ async function walk(dir: string, out: string[], visited: Set<string>): Promise<v
       const target = await stat(path).catch(() => undefined);
       isDirectory = target?.isDirectory() ?? false;
       isFile = target?.isFile() ?? false;
+      const real = await realpath(path).catch(() => path);
+      if (!context.follow && context.root !== undefined && !isInside(context.root, real) && (isDirectory || (isFile && YAML_FILE.test(entry.name)))) {
+        context.problems.push({
+          code: 'UnreadableFile',
+          file: path,
+          line: 0,
+          column: 0,
+          message: `${path} is a link to ${real}, outside ${context.root}; Gatehouse reads only inside the folders given: copy the file in, or pass --follow-symlinks`,
+        });
+        continue;
+      }
     }
-    if (isDirectory) await walk(path, out, visited);
+    if (isDirectory) await walk(path, out, visited, context);
     else if (isFile && YAML_FILE.test(entry.name)) out.push(path);
   }
 }

@@ -16,8 +16,10 @@ import {
   type SupportGrantRecord,
   type WorkspaceRecord,
 } from '../reconcile/records.js';
+import type { ObjectRef } from '../model/kinds.js';
 import type { Plan, PlanAction } from '../reconcile/types.js';
 import { AuditAppender, type AuditEntryInput, type AuditObject } from './audit.js';
+import type { AuditKeyring } from './audit-key.js';
 import { insertRows, ROWS_PER_INSERT } from './bulk.js';
 import { newId, tokenBytes } from './ids.js';
 import type { Database, MembersTable, RolesTable, SupportGrantsTable, WorkspacesTable } from './schema.js';
@@ -25,6 +27,10 @@ import type { Database, MembersTable, RolesTable, SupportGrantsTable, Workspaces
 export interface ApplyContext {
   at: Date;
   actor: string;
+  /** Who made the change to one object, when known (recorded instead of `actor`). */
+  actorOf?: (ref: ObjectRef) => string | undefined;
+  /** Signs the audit entries (absent: entries carry no MAC). */
+  auditKeys?: AuditKeyring;
   /** Called as groups of actions finish (the CLI shows progress with it). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -249,7 +255,7 @@ function auditEntryFor(action: PlanAction, ctx: ApplyContext): AuditEntryInput {
         };
   return {
     at: ctx.at.toISOString(),
-    actor: ctx.actor,
+    actor: (action.object !== undefined ? ctx.actorOf?.(action.object) : undefined) ?? ctx.actor,
     action: `${target}.${action.op}`,
     ...(object !== undefined ? { object } : {}),
     ...(action.workspaceId !== undefined ? { workspaceId: action.workspaceId } : {}),
@@ -567,7 +573,7 @@ function grantIdOf(action: Action<'supportGrant'>): string {
  */
 export async function applyPlan(db: Kysely<Database>, plan: Plan, ctx: ApplyContext): Promise<ApplyResult> {
   const executor = new PlanExecutor(db, ctx);
-  const audit = await AuditAppender.open(db);
+  const audit = await AuditAppender.open(db, ctx.auditKeys);
   const total = plan.actions.length;
   let done = 0;
   for (const group of groups(plan.actions)) {

@@ -323,6 +323,40 @@ export const MIGRATIONS: readonly StoreMigration[] = [
       }
     },
   },
+  {
+    version: 6,
+    name: 'audit-authentication',
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      // Each entry's key id and HMAC (NULL: written without an audit key, or before this version).
+      await db.schema.alterTable('audit_log').addColumn('key_id', 'text').execute();
+      await db.schema.alterTable('audit_log').addColumn('mac', 'text').execute();
+      // Personal data beside the chain: the entry chains a salted digest, the values can be erased.
+      await db.schema.alterTable('audit_log').addColumn('personal_digest', 'text').execute();
+      await db.schema
+        .createTable('audit_personal')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('salt', 'text', (c) => c.notNull())
+        .addColumn('data', columnTypes(dialect).verbatimJson, (c) => c.notNull())
+        .execute();
+      if (dialect === 'postgres') {
+        // Append-only for every role that does not own the table, whatever it was granted,
+        // and for the owner too unless it drops the trigger (docs/security.md: run
+        // Gatehouse as a role that does not own the tables to close that gap).
+        await sql`
+          create or replace function gatehouse_audit_append_only() returns trigger language plpgsql as $$
+          begin
+            raise exception 'the audit log is append-only: % on audit_log is refused', tg_op
+              using errcode = 'insufficient_privilege',
+                    hint = 'audit entries are never changed or deleted; redact personal data with gatehouse audit redact';
+          end
+          $$`.execute(db);
+        await sql`create trigger audit_log_append_only before update or delete on audit_log for each row execute function gatehouse_audit_append_only()`.execute(db);
+        await sql`create trigger audit_log_no_truncate before truncate on audit_log for each statement execute function gatehouse_audit_append_only()`.execute(db);
+        await sql`revoke update, delete, truncate on audit_log from public`.execute(db);
+      }
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;
@@ -331,6 +365,55 @@ export class SchemaVersionError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'SchemaVersionError';
+  }
+}
+
+/** A store with no Gatehouse schema yet (a reader found nothing to read). */
+export class SchemaMissingError extends SchemaVersionError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaMissingError';
+  }
+}
+
+/**
+ * Checks, without a lock and without writing, that the store's schema is the
+ * one this build knows: readers run it instead of migrating, so a SELECT-only
+ * role can read and a writer holding the lock does not stall them.
+ */
+export async function checkSchemaVersion(db: Kysely<Database>): Promise<void> {
+  let applied: Array<{ version: number; name: string }>;
+  try {
+    applied = await appliedVersions(db);
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    if (/does not exist|no such table/i.test(text)) {
+      throw new SchemaMissingError('the identity store has no Gatehouse schema yet; run gatehouse apply (or the operator, gatehouse run) to create it');
+    }
+    throw err;
+  }
+  verifyApplied(applied);
+  if (applied.length < LATEST_SCHEMA_VERSION) {
+    throw new SchemaVersionError(
+      `the identity store's schema is at version ${applied.at(-1)?.version ?? 0}, older than this Gatehouse needs (${MIGRATIONS.at(-1)?.version}); run gatehouse apply or upgrade the operator (gatehouse run) to migrate it`,
+    );
+  }
+}
+
+/** Refuses applied migrations this build does not know or knows differently. */
+function verifyApplied(applied: ReadonlyArray<{ version: number; name: string }>): void {
+  for (const [i, row] of applied.entries()) {
+    const known = MIGRATIONS[i];
+    if (known === undefined) {
+      throw new SchemaVersionError(
+        `the identity store's schema is at version ${applied.length}, newer than this Gatehouse knows (${LATEST_SCHEMA_VERSION}); upgrade Gatehouse or use another store`,
+      );
+    }
+    if (known.version !== row.version || known.name !== row.name) {
+      throw new SchemaVersionError(
+        `the identity store's migration ${row.version} is "${row.name}" but this Gatehouse expects ${known.version} "${known.name}"; the store was created by an incompatible build`,
+      );
+    }
   }
 }
 
@@ -362,19 +445,7 @@ export async function migrate(
   target: number = LATEST_SCHEMA_VERSION,
 ): Promise<number[]> {
   const applied = await appliedVersions(trx);
-  for (const [i, row] of applied.entries()) {
-    const known = MIGRATIONS[i];
-    if (known === undefined) {
-      throw new SchemaVersionError(
-        `the identity store's schema is at version ${applied.length}, newer than this Gatehouse knows (${LATEST_SCHEMA_VERSION}); upgrade Gatehouse or use another store`,
-      );
-    }
-    if (known.version !== row.version || known.name !== row.name) {
-      throw new SchemaVersionError(
-        `the identity store's migration ${row.version} is "${row.name}" but this Gatehouse expects ${known.version} "${known.name}"; the store was created by an incompatible build`,
-      );
-    }
-  }
+  verifyApplied(applied);
   const done: number[] = [];
   for (const migration of MIGRATIONS.slice(applied.length, target)) {
     await migration.up(trx, dialect);

@@ -205,6 +205,20 @@ export interface AuditLogTable {
   reason: string;
   prev_hash: string;
   hash: string;
+  /** The audit key that authenticated the entry (schema version 5); NULL when written without one. */
+  key_id: string | null;
+  /** HMAC-SHA256 of the hash under that key (src/store/audit-key.ts). */
+  mac: string | null;
+  /** Salted digest of the entry's personal values, kept in audit_personal (schema version 5). */
+  personal_digest: string | null;
+}
+
+/** An audit entry's personal values (emails, names, phones), deleted on an erasure request. */
+export interface AuditPersonalTable {
+  seq: IntegerColumn;
+  salt: string;
+  /** Canonical JSON of the values, verbatim. */
+  data: string;
 }
 
 /** The newest entry of the audit log, so that cutting entries off its end is detected too. */
@@ -256,6 +270,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   permission_usage: PermissionUsageTable;
   saml_assertions_seen: SamlAssertionsSeenTable;
+  audit_personal: AuditPersonalTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;

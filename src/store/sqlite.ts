@@ -1,7 +1,10 @@
 // SQLite through node:sqlite, adapted to the better-sqlite3-like interface
 // kysely's SqliteDialect expects. Write transactions start with BEGIN IMMEDIATE
-// so two processes applying at once queue on SQLite's write lock (busy_timeout)
-// instead of failing half-way with SQLITE_BUSY on their first write.
+// so two processes applying at once queue on SQLite's write lock instead of
+// failing half-way with SQLITE_BUSY on their first write. node:sqlite runs on
+// the main thread, so SQLite's own busy wait would freeze the event loop
+// (probes, the webhook, Lease renewal): it is kept short, and BEGIN IMMEDIATE
+// waits for the lock between timers instead.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import {
   CompiledQuery,
@@ -16,6 +19,16 @@ import {
 
 /** How long a writer waits for another process's write transaction before failing. */
 export const SQLITE_BUSY_TIMEOUT_MS = 60_000;
+/** The longest one statement blocks the thread waiting for a lock (SQLite's busy_timeout). */
+export const SQLITE_STATEMENT_BUSY_MS = 20;
+const LOCK_RETRY_MIN_MS = 5;
+const LOCK_RETRY_MAX_MS = 200;
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  // SQLITE_BUSY is 5; extended codes keep it in the low byte.
+  return (typeof code === 'number' && (code & 0xff) === 5) || (err instanceof Error && /database is locked/i.test(err.message));
+}
 const STATEMENT_CACHE_SIZE = 256;
 
 function toSqliteValue(value: unknown): SQLInputValue {
@@ -71,7 +84,19 @@ class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
     // A read-only transaction stays deferred: it takes a snapshot and no write lock.
     const statement = settings?.accessMode === 'read only' ? 'begin' : 'begin immediate';
-    await connection.executeQuery(CompiledQuery.raw(statement));
+    const deadline = Date.now() + SQLITE_BUSY_TIMEOUT_MS;
+    let pause = LOCK_RETRY_MIN_MS;
+    for (;;) {
+      try {
+        await connection.executeQuery(CompiledQuery.raw(statement));
+        return;
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline) throw err;
+      }
+      // Another process holds the write lock: let the event loop run, then try again.
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, LOCK_RETRY_MAX_MS);
+    }
   }
 }
 
@@ -88,6 +113,7 @@ class GatehouseSqliteDialect extends SqliteDialect {
 
 /** Opens (creating if needed) a SQLite database file, or ':memory:'. */
 export function openSqliteDialect(path: string): SqliteDialect {
+  // Opening (switching a new file to WAL) may wait the full time: nothing is served yet.
   const db = new DatabaseSync(path, { timeout: SQLITE_BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
   if (path !== ':memory:') {
     db.exec('PRAGMA journal_mode = WAL');
@@ -95,6 +121,6 @@ export function openSqliteDialect(path: string): SqliteDialect {
     db.exec('PRAGMA synchronous = NORMAL');
   }
   db.exec('PRAGMA foreign_keys = ON');
-  db.exec(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  db.exec(`PRAGMA busy_timeout = ${SQLITE_STATEMENT_BUSY_MS}`);
   return new GatehouseSqliteDialect(new NodeSqliteDatabase(db));
 }

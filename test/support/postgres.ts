@@ -16,6 +16,10 @@ export interface PostgresServer {
   /** URL of the `postgres` database as the `postgres` superuser. */
   url: string;
   stop(): Promise<void>;
+  /** Stops the server, keeping its data and port (a failover or a restart); only for a server started here. */
+  pause?(): Promise<void>;
+  /** Starts a paused server again and waits until it accepts connections. */
+  resume?(): Promise<void>;
 }
 
 /** Why a local server cannot be started here, or undefined when it can. */
@@ -103,28 +107,43 @@ export async function startPostgres(): Promise<PostgresServer> {
     '-c', 'full_page_writes=off',
     '-c', 'max_connections=200',
   ]);
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-4000);
-  });
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  const launch = () => {
+    const started: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    started.stderr?.on('data', (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+    });
+    const exited = new Promise<void>((resolveExit) => started.once('exit', () => resolveExit()));
+    return { child: started, exited };
+  };
+  let running = launch();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
+  const halt = async () => {
+    const { child, exited } = running;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
     }
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
+  const resume = async () => {
+    running = launch();
+    await waitUntilAccepting(url, running.child, () => log);
+  };
   try {
-    await waitUntilAccepting(url, child, () => log);
+    await waitUntilAccepting(url, running.child, () => log);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { url, stop };
+  return { url, stop, pause: halt, resume };
 }
 
 async function waitUntilAccepting(url: string, child: ChildProcess, log: () => string): Promise<void> {

@@ -6,6 +6,7 @@ import { DEFAULT_MAX_REMOVAL_SHARE } from '../../reconcile/plan.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { MassRemovalError, syncToStore } from '../../reconcile/sync.js';
 import { cliActor, loadDeclaration, openStoreOption, printWarnings, reportRuleErrors, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
+import { FOLLOW_SYMLINKS_HELP } from './validate.js';
 import { PROFILE_OPTION_HELP } from '../profile-option.js';
 
 interface ApplyOptions extends StoreCommandOptions {
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .option('--allow-mass-removal', `remove members even when more than ${DEFAULT_MAX_REMOVAL_SHARE * 100}% of a workspace's members go at once`)
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option('--follow-symlinks', FOLLOW_SYMLINKS_HELP)
     .action(async (paths: string[], _options: ApplyOptions, command: Command) => {
       const options = command.optsWithGlobals<ApplyOptions>();
       const declaration = await loadDeclaration(paths, options);

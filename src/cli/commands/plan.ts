@@ -13,9 +13,11 @@ import { RuleErrorsError, syncToStore } from '../../reconcile/sync.js';
 import { IO_PROBLEM_CODES, loadSources, type LoadResult } from '../../source/load.js';
 import { reportOfViolations, validateLoaded } from '../../source/validate.js';
 import type { Violation } from '../../rules/types.js';
+import { AuditKeyError, loadAuditKeyring, type AuditKeyring } from '../../store/audit-key.js';
+import { SchemaMissingError } from '../../store/migrations.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
-import { formatEntry, formatText, parseAt } from './validate.js';
+import { FOLLOW_SYMLINKS_HELP, formatEntry, formatText, parseAt } from './validate.js';
 import type { Profile } from '../../model/profile.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 
@@ -26,6 +28,7 @@ export interface StoreCommandOptions {
   store?: string;
   at?: string;
   profile?: string;
+  followSymlinks?: boolean;
 }
 
 /** The actor recorded in the audit log for changes made from the command line. */
@@ -39,12 +42,24 @@ export function cliActor(): string {
   return `cli:${name}`;
 }
 
+/** The audit keyring from $GATEHOUSE_AUDIT_KEY_FILE or $GATEHOUSE_AUDIT_KEY (or `file`), as a usage error when unreadable. */
+export function auditKeysOption(file?: string) {
+  try {
+    return loadAuditKeyring(file);
+  } catch (err) {
+    if (err instanceof AuditKeyError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /**
  * Opens the store the flag or GATEHOUSE_STORE names. A SQLite file that does
  * not exist yet is created (`create`, apply), refused (`fail`, commands that
  * only read) or read as an empty store without creating it (`empty`, plan).
+ * Only `create` migrates (and signs audit entries); readers take no lock and
+ * work with a SELECT-only role.
  */
-export async function openStoreOption(flag: string | undefined, ifMissing: 'create' | 'fail' | 'empty'): Promise<Store> {
+export async function openStoreOption(flag: string | undefined, ifMissing: 'create' | 'fail' | 'empty', auditKeys?: AuditKeyring): Promise<Store> {
   const dsn = storeDsnFrom(flag);
   let address;
   try {
@@ -56,7 +71,17 @@ export async function openStoreOption(flag: string | undefined, ifMissing: 'crea
     if (ifMissing === 'empty') return openStore('sqlite::memory:');
     throw new StoreError(`there is no identity store at ${address.path}; run gatehouse apply first, or name one with --store`);
   }
-  return openStore(dsn);
+  if (ifMissing === 'create') {
+    const auditKeys = auditKeysOption();
+    return openStore(dsn, auditKeys !== undefined ? { auditKeys } : {});
+  }
+  try {
+    return await openStore(dsn, { migrate: 'check', ...(auditKeys !== undefined ? { auditKeys } : {}) });
+  } catch (err) {
+    // plan on a database Gatehouse never wrote to: plan against an empty store.
+    if (ifMissing === 'empty' && err instanceof StoreError && err.cause instanceof SchemaMissingError) return openStore('sqlite::memory:');
+    throw err;
+  }
 }
 
 export interface LoadedDeclaration {
@@ -78,7 +103,7 @@ export interface LoadedDeclaration {
 export async function loadDeclaration(paths: string[], options: StoreCommandOptions): Promise<LoadedDeclaration | undefined> {
   const at = parseAt(options.at);
   const profile = readProfileOption(options.profile);
-  const load = await loadSources(paths);
+  const load = await loadSources(paths, { followSymlinks: options.followSymlinks === true });
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   if (load.problems.length > 0) {
@@ -128,6 +153,7 @@ export function register(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'text for people, json for tools').choices(['text', 'json']).default('text'))
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on errors')
     .option('--profile <file>', PROFILE_OPTION_HELP)
+    .option('--follow-symlinks', FOLLOW_SYMLINKS_HELP)
     .action(async (paths: string[], _options: PlanOptions, command: Command) => {
       const options = command.optsWithGlobals<PlanOptions>();
       const declaration = await loadDeclaration(paths, options);

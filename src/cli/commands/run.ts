@@ -3,7 +3,7 @@
 // store in step with them. In a cluster it uses the pod's service account;
 // elsewhere a kubeconfig. SIGTERM or SIGINT stops it gracefully (exit 0).
 import type { Command } from 'commander';
-import { StoreEngine } from '../../kube/controller/engine-adapter.js';
+import { OPERATOR_ACTOR, StoreEngine } from '../../kube/controller/engine-adapter.js';
 import { loadKubeConfig } from '../../kube/client.js';
 import { DEFAULT_LEASE_NAME, DEFAULT_LEADER_ELECTION_TIMING } from '../../kube/leader-election.js';
 import { checkLeaseNamespace, defaultOperatorNamespace, LeaseNamespaceError } from '../../kube/lease-namespace.js';
@@ -18,6 +18,9 @@ import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 import { runDecisionApi, type RunningDecisionApi } from '../../http/index.js';
 import { DEFAULT_RATE_LIMIT_PER_SECOND } from '../../http/server.js';
 import { decisionApiSettings } from './serve.js';
+import { AUDIT_KEY_FILE_ENV } from '../../store/audit-key.js';
+import { auditKeysOption } from './plan.js';
+import { StorePreparer } from '../../store/readiness.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
@@ -144,9 +147,19 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
     }
   }
   const dsn = storeDsnFrom(options.store);
-  const store = await openStore(dsn);
-  log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn) }, 'identity store open');
-  const engine = new StoreEngine(store, profile);
+  const auditKeys = auditKeysOption();
+  if (auditKeys === undefined) {
+    log.warn(`no audit key ($${AUDIT_KEY_FILE_ENV}): audit entries are not authenticated and no checkpoints are exported; see docs/security.md`);
+  }
+  // The schema is brought up to date in the background, retrying with backoff:
+  // the operator starts while its database is down and gets ready when it is back.
+  const store = await openStore(dsn, { migrate: false, ...(auditKeys !== undefined ? { auditKeys } : {}) });
+  const preparer = new StorePreparer(store, {
+    onError: (message, attempt) => log.warn({ store: store.location, attempt, err: message }, 'identity store not ready; retrying with backoff'),
+    onReady: () => log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn), auditKeyId: auditKeys?.signing.id }, 'identity store open'),
+  });
+  preparer.start();
+  const engine = new StoreEngine(store, profile, OPERATOR_ACTOR, preparer);
   if (webhookSettings === undefined) {
     log.info({}, 'admission webhook off (serve it with --webhook-cert-dir DIR, --webhook-self-signed --webhook-service NAME, or --webhook-url URL)');
   }
@@ -179,6 +192,8 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
       ...(probeListen ? { probeListen } : {}),
       ...(metricsListen ? { metricsListen } : {}),
       readinessChecks,
+      // The webhook must keep answering (revocations included) while the store is down.
+      storeGatesReadiness: webhookSettings === undefined,
       log,
     });
   } catch (err) {

@@ -1,7 +1,7 @@
 // gatehouse validate PATH...: the check a GitOps pull request runs in CI.
 // Exit 0 valid (warnings allowed), 1 violations, 2 usage or I/O error.
 import { Option, type Command } from 'commander';
-import { IO_PROBLEM_CODES, loadSources } from '../../source/load.js';
+import { IO_PROBLEM_CODES, loadSources, MAX_SOURCE_FILE_BYTES } from '../../source/load.js';
 import { validateLoaded, type ReportEntry, type ValidationReport } from '../../source/validate.js';
 import { UsageError } from '../../util/errors.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
@@ -12,7 +12,11 @@ import { loadObserved } from '../../store/observed.js';
 import { openStore, parseStoreDsn, StoreError } from '../../store/store.js';
 import { existsSync } from 'node:fs';
 
+export const FOLLOW_SYMLINKS_HELP = `follow symbolic links out of the folders given (default: refuse them); files over ${MAX_SOURCE_FILE_BYTES / 1024 / 1024} MiB are refused either way`;
+
+
 export interface ValidateOptions {
+  followSymlinks?: boolean;
   output?: 'text' | 'json';
   at?: string;
   profile?: string;
@@ -40,6 +44,7 @@ export function register(program: Command): void {
     )
     .option('--max-warnings <n>', 'exit code 1 when there are more than N warnings (for CI that treats warnings as errors)')
     .option('--strict', 'same as --max-warnings 0')
+    .option('--follow-symlinks', FOLLOW_SYMLINKS_HELP)
     .action(async (paths: string[], _options: ValidateOptions, command: Command) => {
       const code = await runValidate(paths, command.optsWithGlobals<ValidateOptions>());
       if (code !== 0) process.exitCode = code;
@@ -58,7 +63,7 @@ export async function runValidate(
   const at = parseAt(options.at);
   const maxWarnings = options.strict === true ? 0 : parseMaxWarnings(options.maxWarnings);
   const profile = readProfileOption(options.profile);
-  const load = await loadSources(paths);
+  const load = await loadSources(paths, { followSymlinks: options.followSymlinks === true });
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   const recorded = options.store !== undefined ? await readRecordedState(options.store) : undefined;

@@ -1,10 +1,11 @@
 // The access engine over the identity store: syncToStore and
 // readObjectStates from src/reconcile, on a Store from src/store.
 import { sql } from 'kysely';
-import type { GatehouseObject, ObjectRef, Profile } from '../../model/index.js';
+import { CHANGED_BY_ANNOTATION, type GatehouseObject, type ObjectRef, type Profile } from '../../model/index.js';
 import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { LeadershipToken, Store } from '../../store/index.js';
+import { auditCheckpoint } from '../../store/audit.js';
 import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
 import {
@@ -16,8 +17,21 @@ import {
   type SyncScope,
 } from './engine-port.js';
 
-/** Recorded in the audit log as who made the operator's changes. */
+/** Recorded in the audit log as who made the operator's changes when the Kubernetes user is not known. */
 export const OPERATOR_ACTOR = 'operator';
+
+/**
+ * The Kubernetes user who last changed each object's spec, as the admission
+ * webhooks stamped it (`k8s:USER`), by `Kind/namespace/name`.
+ */
+export function changedByIndex(desired: readonly GatehouseObject[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const object of desired) {
+    const user = object.metadata.annotations?.[CHANGED_BY_ANNOTATION];
+    if (typeof user === 'string' && user !== '') out.set(`${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, `k8s:${user}`);
+  }
+  return out;
+}
 
 function uniqueRefs(refs: ReadonlyArray<ObjectRef | undefined>): ObjectRef[] {
   const byKey = new Map<string, ObjectRef>();
@@ -53,11 +67,18 @@ export function nextChangesByRef(states: readonly ObjectState[], at: Date): Map<
   return out;
 }
 
+/** Says whether the store may be used yet (its schema migrated); throws with the reason when not. */
+export interface StoreGate {
+  check(): void;
+  stop?(): Promise<void>;
+}
+
 export class StoreEngine implements AccessEngine {
   constructor(
     readonly store: Store,
     readonly profile: Profile,
     readonly actor: string = OPERATOR_ACTOR,
+    private readonly gate?: StoreGate,
   ) {}
 
   #fence: LeadershipToken | undefined;
@@ -69,16 +90,23 @@ export class StoreEngine implements AccessEngine {
 
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
+      this.gate?.check();
+      const changedBy = changedByIndex(desired);
       const result = await syncToStore(this.store, desired, {
         at,
         actor: this.actor,
+        actorOf: (ref) => changedBy.get(`${ref.kind}/${ref.namespace}/${ref.name}`),
         scope,
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),
         ...(this.#fence !== undefined ? { fence: this.#fence } : {}),
       });
       const changed = result.applied ? uniqueRefs(result.plan.actions.map((a) => a.object)) : [];
+      const keys = this.store.auditKeys;
+      // Exported on every sync that wrote, so a copy of the head lives outside the store.
+      const checkpoint = keys !== undefined && (result.written?.auditEntries ?? 0) > 0 ? await auditCheckpoint(this.store.db, keys, at) : undefined;
       return {
+        ...(checkpoint !== undefined ? { auditCheckpoint: checkpoint } : {}),
         applied: result.applied,
         violations: result.violations,
         states: result.states,
@@ -94,6 +122,7 @@ export class StoreEngine implements AccessEngine {
 
   async readStates(desired: readonly GatehouseObject[], refs: readonly ObjectRef[], at: Date): Promise<ObjectState[]> {
     try {
+      this.gate?.check();
       return await readObjectStates(this.store, desired, [...refs], at, this.profile);
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
@@ -126,6 +155,7 @@ export class StoreEngine implements AccessEngine {
   /** One query over the members table: rows whose accepted_at or last_login_at is at or after `since`. */
   async changedSince(since: Date): Promise<ApplicationChange[]> {
     try {
+      this.gate?.check();
       const rows = await this.store.db
         .selectFrom('members')
         .select(['source_kind', 'source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
@@ -151,13 +181,15 @@ export class StoreEngine implements AccessEngine {
 
   async ping(): Promise<void> {
     try {
+      this.gate?.check();
       await sql`select 1`.execute(this.store.db);
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location} is unreachable: ${errorMessage(err)}`, { cause: err });
     }
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  async close(): Promise<void> {
+    await this.gate?.stop?.();
+    await this.store.close();
   }
 }

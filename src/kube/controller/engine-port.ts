@@ -7,6 +7,7 @@ import type { GatehouseObject, ObjectRef } from '../../model/index.js';
 import type { ObjectState, SyncScope } from '../../reconcile/types.js';
 import type { ObjectIndex, Violation } from '../../rules/types.js';
 import type { LeadershipToken } from '../../store/fence.js';
+import type { AuditCheckpoint } from '../../store/audit-key.js';
 
 export type { ObjectState, SyncScope };
 
@@ -25,6 +26,8 @@ export interface EngineSyncResult {
   states: ObjectState[];
   /** Rows written by this sync, for the logs. */
   changes: number;
+  /** A signed checkpoint of the audit log's head after this sync wrote, when an audit key is configured. */
+  auditCheckpoint?: AuditCheckpoint;
 }
 
 /** Something the application recorded in the store about an object (not Gatehouse's doing). */

@@ -77,10 +77,9 @@ export class EventRecorder {
         ...(object.metadata.resourceVersion ? { resourceVersion: object.metadata.resourceVersion } : {}),
       },
     };
-    this.#options.log.info(
-      { kind: object.kind, namespace, name: object.metadata.name, event: event.reason, type: event.type, note: body.note },
-      'event',
-    );
+    // Notes can name people (an invited email): info logs carry the object reference only.
+    this.#options.log.info({ kind: object.kind, namespace, name: object.metadata.name, event: event.reason, type: event.type }, 'event');
+    this.#options.log.debug({ kind: object.kind, namespace, name: object.metadata.name, event: event.reason, note: body.note }, 'event note');
     const sent = this.#options.client.create(EVENT_RESOURCE, namespace, body).then(
       () => {
         this.#recorded += 1;

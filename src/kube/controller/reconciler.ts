@@ -16,6 +16,7 @@ import type { Logger } from '../../util/log.js';
 import { ClusterCache, isTerminating, type CachedObject } from '../cache.js';
 import { gatehouseResource, isNotFound, type KubeClient } from '../client.js';
 import type { OperatorMetrics } from '../metrics.js';
+import type { AuditCheckpoint } from '../../store/audit-key.js';
 import type { AccessEngine, EngineSyncResult, ObjectState } from './engine-port.js';
 import type { EventRecorder } from './events.js';
 import {
@@ -295,10 +296,26 @@ export class Reconciler {
 
   async #timedSync(desired: readonly GatehouseObject[], refs: ObjectRef[], at: Date): Promise<EngineSyncResult> {
     const started = performance.now();
+    let result: EngineSyncResult;
     try {
-      return await this.#o.engine.sync(desired, { type: 'objects', refs }, at, this.#o.cache.live());
+      result = await this.#o.engine.sync(desired, { type: 'objects', refs }, at, this.#o.cache.live());
     } finally {
       this.#o.metrics?.storeDuration.observe({ operation: 'sync' }, (performance.now() - started) / 1000);
+    }
+    if (result.auditCheckpoint !== undefined) this.#exportCheckpoint(result.auditCheckpoint, desired, refs);
+    return result;
+  }
+
+  /**
+   * Copies the audit log's signed head out of the store: a log line and an
+   * Event on the object reconciled, so truncating the log shows against them
+   * (gatehouse audit --verify --checkpoint).
+   */
+  #exportCheckpoint(checkpoint: AuditCheckpoint, desired: readonly GatehouseObject[], refs: readonly ObjectRef[]): void {
+    this.#o.log.info({ auditCheckpoint: checkpoint }, 'audit checkpoint');
+    const object = desired.find((o) => refs.some((r) => r.kind === o.kind && r.namespace === o.metadata.namespace && r.name === o.metadata.name));
+    if (object !== undefined) {
+      this.#o.events.record(object as unknown as CachedObject, { type: 'Normal', reason: ControllerReasons.AuditCheckpoint, note: JSON.stringify(checkpoint) }, 'Reconcile');
     }
   }
 

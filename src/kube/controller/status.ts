@@ -32,6 +32,8 @@ export const ControllerReasons = {
   InvitationAccepted: 'InvitationAccepted',
   NoConflict: 'NoConflict',
   Pending: 'Pending',
+  /** Event: a signed checkpoint of the audit log's head (docs/security.md). */
+  AuditCheckpoint: 'AuditCheckpoint',
 } as const;
 
 /** Rules whose violation means two objects claim one store row. */

@@ -71,6 +71,9 @@ export interface AdmissionResponse {
   allowed: boolean;
   status?: AdmissionStatus;
   warnings?: string[];
+  /** Mutating webhooks: a base64 JSON Patch. */
+  patchType?: 'JSONPatch';
+  patch?: string;
 }
 
 export interface AdmissionReviewResponse {

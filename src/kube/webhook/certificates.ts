@@ -98,6 +98,8 @@ export async function issueServingCertificate(options: {
   hosts: readonly string[];
   at: Date;
   validityMs?: number;
+  /** clientAuth: a certificate a client presents (the API server's, in tests of --webhook-client-ca). */
+  usage?: 'serverAuth' | 'clientAuth';
 }): Promise<KeyPairPem> {
   if (options.hosts.length === 0) throw new CertificateError('a serving certificate needs at least one DNS name or IP address');
   const caCert = new x509.X509Certificate(options.ca.cert);
@@ -117,7 +119,7 @@ export async function issueServingCertificate(options: {
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.ExtendedKeyUsageExtension([options.usage === 'clientAuth' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension(
         options.hosts.map((host) => ({ type: isIP(host) ? ('ip' as const) : ('dns' as const), value: host })),
         false,

@@ -2,6 +2,7 @@
 // into startAdmissionWebhook's options. `gatehouse run` registers them with
 // registerWebhookFlags(command) and passes webhookOptionsFromFlags(opts, ...)
 // plus the index, profile, clock, kubeConfig, logger and registry it owns.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { servingHosts } from './certificates.js';
@@ -20,10 +21,11 @@ export interface WebhookFlags {
   webhookConfigName?: string;
   webhookService?: string;
   webhookUrl?: string;
+  webhookClientCa?: string;
 }
 
 /** The part of AdmissionWebhookOptions the flags decide. */
-export type WebhookSettings = Pick<AdmissionWebhookOptions, 'listen' | 'tls' | 'registration'>;
+export type WebhookSettings = Pick<AdmissionWebhookOptions, 'listen' | 'tls' | 'registration' | 'clientCa'>;
 
 export function registerWebhookFlags(command: Command): Command {
   return command
@@ -35,7 +37,8 @@ export function registerWebhookFlags(command: Command): Command {
     .option('--webhook-secret <name>', 'Secret (in the operator\'s namespace) that holds self-signed webhook certificates', DEFAULT_WEBHOOK_SECRET)
     .option('--webhook-config-name <name>', 'ValidatingWebhookConfiguration to inject the CA bundle into (or to register with --webhook-url)', DEFAULT_WEBHOOK_CONFIG_NAME)
     .option('--webhook-service <name>', 'Service in front of the webhook in the cluster; its DNS names go into the self-signed certificate')
-    .option('--webhook-url <url>', 'development outside a cluster: register --webhook-config-name pointing at this https URL (path /validate) with Gatehouse\'s own CA bundle');
+    .option('--webhook-url <url>', 'development outside a cluster: register --webhook-config-name pointing at this https URL (path /validate) with Gatehouse\'s own CA bundle')
+    .option('--webhook-client-ca <file>', 'PEM CA bundle: accept only clients with a certificate it signed (the API server\'s, set in its AdmissionConfiguration); default: any client');
 }
 
 /**
@@ -95,5 +98,14 @@ export function webhookOptionsFromFlags(flags: WebhookFlags, context: { namespac
   // owns it and Gatehouse only fills in the CA of certificates it made.
   const registration: WebhookSettings['registration'] =
     url !== undefined ? { register: { name: configName, url } } : selfSigned ? { injectCaBundleInto: configName } : undefined;
-  return { listen, tls, ...(registration !== undefined ? { registration } : {}) };
+  let clientCa: string | undefined;
+  if (flags.webhookClientCa !== undefined) {
+    try {
+      clientCa = readFileSync(flags.webhookClientCa, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--webhook-client-ca: cannot read ${flags.webhookClientCa}: ${errorMessage(err)}`);
+    }
+    if (!clientCa.includes('BEGIN CERTIFICATE')) throw new UsageError(`--webhook-client-ca: ${flags.webhookClientCa} holds no PEM certificate; give the CA that signs the API server's client certificate`);
+  }
+  return { listen, tls, ...(registration !== undefined ? { registration } : {}), ...(clientCa !== undefined ? { clientCa } : {}) };
 }

@@ -9,6 +9,8 @@ import type { ObjectIndex, RuleContext, Violation } from '../../rules/types.js';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { AdmissionRequest, AdmissionResponse, AdmissionStatus, StatusCause } from './admission.js';
+import { changedByViolation, stampChangedBy } from './changed-by.js';
+import { foreignScrubber } from './disclosure.js';
 import {
   ESCALATION_CHECK_FAILED,
   PRIVILEGE_ESCALATION,
@@ -85,8 +87,8 @@ function denied(uid: string, status: AdmissionStatus, warnings: string[] = []): 
 }
 
 /** Builds the denial that lists every error violation, each with its rule id and field. */
-export function denialFor(uid: string, subject: ObjectRef, errors: Violation[], warnings: string[]): AdmissionResponse {
-  const lines = errors.map((v) => violationText(v, subject));
+export function denialFor(uid: string, subject: ObjectRef, errors: Violation[], warnings: string[], scrub: (text: string) => string = (t) => t): AdmissionResponse {
+  const lines = errors.map((v) => scrub(violationText(v, subject)));
   const message =
     lines.length === 1
       ? `${formatRef(subject)}: ${lines[0]}`
@@ -94,7 +96,7 @@ export function denialFor(uid: string, subject: ObjectRef, errors: Violation[], 
   // kubectl prints an Invalid status as "field: message" per cause and drops the reason: the rule id goes into the message.
   const causes: StatusCause[] = errors.map((v) => ({
     reason: v.ruleId,
-    message: `${v.ruleId}: ${formatRef(v.object) === formatRef(subject) ? v.message : `${formatRef(v.object)}: ${v.message}`}`,
+    message: `${v.ruleId}: ${scrub(formatRef(v.object) === formatRef(subject) ? v.message : `${formatRef(v.object)}: ${v.message}`)}`,
     field: v.field,
   }));
   // 422 for the object's own problems; 403 when only RBAC says no; 503 when RBAC could not be asked.
@@ -233,10 +235,14 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
   const oldObject = operation === 'UPDATE' ? withIdentity(request.oldObject as Record<string, unknown>, request) : undefined;
   const subject: ObjectRef = { kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
 
+  const specChanged = oldObject === undefined || !jsonEqual(object.spec, oldObject.spec);
+  const forged = changedByViolation(request, subject, specChanged);
   // Finalizers, labels, annotations, a deletion in progress dropping its
   // finalizer: none of it changes what is declared, so none of it is judged.
   // This keeps the operator's own writes from ever being blocked by stale state.
-  if (oldObject !== undefined && jsonEqual(object.spec, oldObject.spec)) {
+  // Only the changed-by annotation is checked: it must not be rewritten.
+  if (!specChanged) {
+    if (forged !== undefined) return outcome('Checked', denialFor(uid, subject, [forged], []), [forged]);
     return outcome('MetadataOnlyUpdate', allowed(uid, []));
   }
 
@@ -260,13 +266,29 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
     );
   }
 
+  if (forged !== undefined) violations = [...violations, forged];
   const checks = operation === 'DELETE' ? [] : accessChecksFor(operation, object, oldObject);
   if (checks.length > 0) violations = [...violations, ...(await escalationViolations(request, subject, checks, deps.authorizer))];
 
   const errors = violations.filter((v) => v.severity === 'error');
+  // Only what the requester sent, or may see anyway, is named back to them.
+  const scrub = errors.length > 0 || violations.length > 0 ? foreignScrubber(deps.index, subject, [request.object, request.oldObject]) : (t: string) => t;
   const warnings = violations
     .filter((v) => v.severity === 'warning')
-    .map((v) => truncate(violationText(v, subject), MAX_WARNING_LENGTH));
-  const response = errors.length === 0 ? allowed(uid, warnings) : denialFor(uid, subject, errors, warnings);
+    .map((v) => truncate(scrub(violationText(v, subject)), MAX_WARNING_LENGTH));
+  const response = errors.length === 0 ? allowed(uid, warnings) : denialFor(uid, subject, errors, warnings, scrub);
   return outcome('Checked', response, violations);
+}
+
+/**
+ * The mutating webhook's answer: stamp the requesting user into the
+ * changed-by annotation when the spec is created or changed. Never denies:
+ * judging is the validating webhook's job.
+ */
+export function reviewMutation(request: AdmissionRequest): AdmissionResponse {
+  const kindName = request.kind.kind;
+  if (request.kind.group !== API_GROUP || !isKind(kindName) || !isRecord(request.object)) return { uid: request.uid, allowed: true };
+  const specChanged =
+    request.operation !== 'UPDATE' || !isRecord(request.oldObject) || !jsonEqual(request.object.spec, request.oldObject.spec);
+  return stampChangedBy(request, specChanged);
 }

@@ -17,6 +17,8 @@ export const DEFAULT_WEBHOOK_CONFIG_NAME = 'gatehouse';
 export const WEBHOOK_NAME = 'validate.gatehouse.dev';
 /** One path for all four kinds. */
 export const WEBHOOK_PATH = '/validate';
+/** Where the mutating webhook that stamps gatehouse.dev/changed-by answers. */
+export const MUTATING_WEBHOOK_PATH = '/mutate';
 export const WEBHOOK_TIMEOUT_SECONDS = 5;
 export const DEFAULT_REGISTRATION_RESYNC_MS = 60_000;
 
@@ -156,6 +158,31 @@ export function kubernetesWebhookConfigurationClient(kubeConfig: KubeConfig): We
     },
     async replace(body) {
       await api.replaceValidatingWebhookConfiguration({ name: body.metadata?.name ?? '', body, fieldManager: FIELD_MANAGER });
+    },
+  };
+}
+
+/**
+ * The same API for the MutatingWebhookConfiguration that stamps
+ * gatehouse.dev/changed-by: registration touches only metadata and each
+ * webhook's clientConfig, which both kinds share.
+ */
+export function kubernetesMutatingWebhookConfigurationClient(kubeConfig: KubeConfig): WebhookConfigurationClient {
+  const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  return {
+    async read(name) {
+      try {
+        return (await api.readMutatingWebhookConfiguration({ name })) as unknown as V1ValidatingWebhookConfiguration;
+      } catch (err) {
+        if (statusCodeOf(err) === 404) return undefined;
+        throw err;
+      }
+    },
+    async create(body) {
+      await api.createMutatingWebhookConfiguration({ body: body as never, fieldManager: FIELD_MANAGER });
+    },
+    async replace(body) {
+      await api.replaceMutatingWebhookConfiguration({ name: body.metadata?.name ?? '', body: body as never, fieldManager: FIELD_MANAGER });
     },
   };
 }

@@ -20,21 +20,46 @@ import { DirectoryCertificateSource } from './certificate-files.js';
 import { SelfManagedCertificateSource, kubernetesTlsSecretStore } from './certificate-secret.js';
 import type { CertificateSource, ServingCertificate } from './certificate-source.js';
 import { cachingAuthorizer, subjectAccessReviewAuthorizer, type Authorizer } from './escalation.js';
-import { reviewAdmission, type AdmissionOutcome } from './handler.js';
+import { reviewAdmission, reviewMutation, type AdmissionOutcome } from './handler.js';
 import {
+  MUTATING_WEBHOOK_PATH,
   WEBHOOK_PATH,
   WebhookRegistrar,
+  kubernetesMutatingWebhookConfigurationClient,
   kubernetesWebhookConfigurationClient,
   type WebhookConfigurationSpec,
 } from './registration.js';
 
 export const DEFAULT_WEBHOOK_LISTEN = ':9443';
 /**
- * Largest AdmissionReview accepted. etcd stores objects up to 1.5 MiB; an
- * UPDATE review carries the object twice (object and oldObject) plus the
- * request's metadata, so 4 MiB covers the largest legitimate review.
+ * Largest AdmissionReview accepted. A Gatehouse object's spec is bounded by
+ * its schema (under 100 KiB: the largest fields are a 16 KiB certificate and
+ * 256 allowlist entries); its metadata by the API server (annotations at most
+ * 256 KiB; labels and managedFields a few KiB); its status by the condition
+ * limits (four 32 KiB messages). That is under 512 KiB an object, and an
+ * UPDATE review carries two, so 1.25 MiB leaves room for the envelope and no
+ * more: each slow or hostile connection can hold at most this much.
  */
-export const DEFAULT_MAX_REVIEW_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_REVIEW_BYTES = 1.25 * 1024 * 1024;
+
+/**
+ * Connection limits. The API server sends a review in one go and gives up
+ * after the webhook's timeoutSeconds (at most 30 s), so a request that takes
+ * longer, headers that trickle in, or a socket left quiet is an attacker or a
+ * dead peer: each is cut off. The connection cap bounds memory at
+ * maxConnections × maxReviewBytes.
+ */
+export const DEFAULT_WEBHOOK_LIMITS = {
+  /** Whole request, headers and body. */
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  /** A socket with no traffic (also ends idle keep-alive connections). */
+  idleTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 30_000,
+  maxConnections: 256,
+} as const;
+
+export type WebhookLimits = { -readonly [K in keyof typeof DEFAULT_WEBHOOK_LIMITS]: number };
 export const HEALTHZ_PATH = '/healthz';
 
 export class WebhookConfigError extends Error {
@@ -86,6 +111,14 @@ export interface AdmissionWebhookOptions {
   /** Prometheus registry for the webhook's metrics; a private one if absent. */
   registry?: Registry;
   maxReviewBytes?: number;
+  /** Timeouts and the connection cap (tests shorten them). */
+  limits?: Partial<WebhookLimits>;
+  /**
+   * PEM CA bundle: when set, only clients presenting a certificate it signed
+   * (the API server, configured with an AdmissionConfiguration kubeconfig)
+   * get past the TLS handshake.
+   */
+  clientCa?: string;
 }
 
 export interface AdmissionWebhook {
@@ -228,6 +261,8 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
   const logger = options.logger ?? silentLogger();
   const registry = options.registry ?? new Registry();
   const maxReviewBytes = options.maxReviewBytes ?? DEFAULT_MAX_REVIEW_BYTES;
+  const limits: WebhookLimits = { ...DEFAULT_WEBHOOK_LIMITS, ...options.limits };
+  const clientAuth = options.clientCa !== undefined ? { requestCert: true, rejectUnauthorized: true, ca: options.clientCa } : {};
   const { host, port } = parseListenAddress(options.listen ?? DEFAULT_WEBHOOK_LISTEN);
   let authorizer = options.authorizer;
   if (authorizer === undefined) {
@@ -246,7 +281,20 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
   try {
     const initial = source.current();
     const app: FastifyInstance<HttpsServer> = Fastify({
-      https: { cert: initial.cert, key: initial.key, minVersion: 'TLSv1.2' },
+      https: {
+        cert: initial.cert,
+        key: initial.key,
+        minVersion: 'TLSv1.2',
+        ...clientAuth,
+        // Node refuses a headers timeout longer than the request timeout.
+        headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+        requestTimeout: limits.requestTimeoutMs,
+        // How often Node looks for requests past those timeouts (default 30 s).
+        connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs, limits.requestTimeoutMs),
+      } as never,
+      connectionTimeout: limits.idleTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
       loggerInstance: logger.child({ component: 'webhook' }),
       logController: new Fastify.LogController({ disableRequestLogging: true }),
       bodyLimit: maxReviewBytes,
@@ -254,10 +302,12 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       return503OnClosing: true,
     }) as unknown as FastifyInstance<HttpsServer>;
     cleanups.unshift(() => app.close());
+    // Beyond the cap, new connections are closed at once; the API server retries on another.
+    app.server.maxConnections = limits.maxConnections;
 
     const stopSwapping = source.onChange((next) => {
       try {
-        app.server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+        app.server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2', ...clientAuth });
         logger.info({ notAfter: next.info.notAfter.toISOString(), fingerprint: next.info.fingerprint256 }, 'webhook now serves a new certificate');
       } catch (err) {
         logger.error({ err: errorMessage(err) }, 'cannot use the new webhook certificate; still serving the previous one');
@@ -286,10 +336,23 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       metrics.invalid(404);
       void reply
         .code(404)
-        .send(statusBody(404, 'NotFound', `no route ${request.method} ${request.url}; the webhook answers POST ${WEBHOOK_PATH} and GET ${HEALTHZ_PATH}`));
+        .send(statusBody(404, 'NotFound', `no route ${request.method} ${request.url}; the webhook answers POST ${WEBHOOK_PATH}, POST ${MUTATING_WEBHOOK_PATH} and GET ${HEALTHZ_PATH}`));
     });
 
     app.get(HEALTHZ_PATH, async (_request, reply) => reply.type('text/plain').send('ok'));
+
+    // Stamps who changed the spec (changed-by.ts); the validating webhook refuses forgeries.
+    app.post(MUTATING_WEBHOOK_PATH, async (request, reply) => {
+      let admission;
+      try {
+        admission = parseAdmissionReview(request.body);
+      } catch (err) {
+        if (!(err instanceof AdmissionReviewError)) throw err;
+        metrics.invalid(400);
+        return reply.code(400).send(statusBody(400, 'BadRequest', `not an AdmissionReview Gatehouse can answer: ${err.message}`));
+      }
+      return reply.send(admissionReviewResponse(reviewMutation(admission)));
+    });
 
     app.post(WEBHOOK_PATH, async (request, reply) => {
       const started = performance.now();
@@ -352,6 +415,18 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       });
       cleanups.unshift(() => registrar?.close());
       await registrar.start();
+      if ('injectCaBundleInto' in registration) {
+        // The chart's MutatingWebhookConfiguration (changed-by stamping) has the same name and needs the same CA.
+        const mutating = new WebhookRegistrar({
+          client: kubernetesMutatingWebhookConfigurationClient(options.kubeConfig),
+          source,
+          mode: { injectInto: registration.injectCaBundleInto },
+          clock,
+          logger: logger.child({ webhookConfiguration: 'mutating' }),
+        });
+        cleanups.unshift(() => mutating.close());
+        await mutating.start();
+      }
     }
 
     let closed = false;
