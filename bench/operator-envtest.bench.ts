@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { KubeClient, gatehouseResource, type KubeObject } from '../src/kube/client.js';
+import { Informer } from '../src/kube/informer.js';
 import type { GatehouseObject, Kind } from '../src/model/index.js';
 import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
 import { report } from './report.js';
@@ -138,19 +139,22 @@ async function main(): Promise<void> {
     const createSeconds = (performance.now() - createStart) / 1000;
     const createRate = objects.length / createSeconds;
 
+    // Convergence is followed by an informer per kind (list, then watch from
+    // the list's resourceVersion: this API server refuses a watch without one).
     const converged = { Member: new Set<string>(), Workspace: new Set<string>() };
-    const watches: AbortController[] = [];
+    const watchers: Array<Informer<KubeObject>> = [];
     for (const [kind, phase] of [['Member', 'Invited'], ['Workspace', 'Ready']] as const) {
-      watches.push(
-        await client.watch(gatehouseResource(kind), undefined, '', (type, raw) => {
-          const o = raw as KubeObject;
-          if (type !== 'ADDED' && type !== 'MODIFIED') return;
-          const status = o.status as { phase?: string; observedGeneration?: number } | undefined;
-          const key = `${o.metadata.namespace}/${o.metadata.name}`;
-          if (status?.observedGeneration === o.metadata.generation && status?.phase === phase) converged[kind].add(key);
-          else converged[kind].delete(key);
-        }, () => undefined),
-      );
+      const informer = new Informer<KubeObject>({ client, resource: gatehouseResource(kind) });
+      informer.on((event) => {
+        const o = event.object;
+        const status = o.status as { phase?: string; observedGeneration?: number } | undefined;
+        const key = `${o.metadata.namespace}/${o.metadata.name}`;
+        if (event.type !== 'delete' && status?.observedGeneration === o.metadata.generation && status?.phase === phase) converged[kind].add(key);
+        else converged[kind].delete(key);
+      });
+      informer.start();
+      await informer.waitForSync(120_000);
+      watchers.push(informer);
     }
 
     // The operator, as its own process.
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
     }
     const convergedSeconds = (performance.now() - started) / 1000;
     const rate = objects.length / convergedSeconds;
-    for (const watch of watches) watch.abort();
+    await Promise.all(watchers.map((w) => w.stop()));
     const peakRss = procStatus(pid, 'VmHWM');
     const rssAfter = procStatus(pid, 'VmRSS');
     // Events are sent after the status write; give them a moment before counting writes.
