@@ -283,7 +283,8 @@ export function transitionEvents(kind: Kind, before: Status | undefined, after: 
   const ready = condition(after, ConditionTypes.Ready);
   if (after.phase !== before?.phase) {
     // An object's first status is routine: no one acts on 10,000 "Invited" events after a cold start.
-    const first = before?.phase === undefined ? { summarize: true } : {};
+    // A SupportGrant's is not: someone outside the team got access, and an auditor reads each one.
+    const first = before?.phase === undefined && kind !== 'SupportGrant' ? { summarize: true } : {};
     const mapped = after.phase !== undefined ? PHASE_EVENTS[after.phase] : undefined;
     if (mapped !== undefined && (kind === 'Member' || kind === 'SupportGrant')) {
       events.push({ ...mapped, note: ready?.message ?? `${kind} is ${after.phase}.`, ...first });
