@@ -72,23 +72,24 @@ function internSpec(spec: unknown, pool: StringPool): unknown {
 /**
  * The cache's copy of an object: managedFields and the last-applied
  * annotation dropped, strings shared. Changes `object` in place (it is the
- * freshly parsed copy from a list or watch, referenced nowhere else) and
- * returns it.
+ * freshly parsed copy from a list, a watch or a write, referenced nowhere
+ * else) and returns it.
  */
 export function compactObject<T extends KubeObject>(object: T, pool: StringPool): T {
-  const metadata = object.metadata;
-  delete metadata.managedFields;
-  if (metadata.annotations !== undefined && LAST_APPLIED_ANNOTATION in metadata.annotations) {
-    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...rest } = metadata.annotations;
-    if (Object.keys(rest).length > 0) metadata.annotations = rest;
-    else delete metadata.annotations;
+  // A new metadata object rather than `delete`: a deleted property turns a V8
+  // object into a slower, larger dictionary (about 1 KiB more per object).
+  const { managedFields: _managed, annotations, ...kept } = object.metadata;
+  const metadata: KubeObject['metadata'] = kept;
+  if (annotations !== undefined) {
+    const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...rest } = annotations;
+    if (Object.keys(rest).length > 0) metadata.annotations = internDeep(rest, pool) as Record<string, string>;
   }
+  object.metadata = metadata;
   if (object.apiVersion !== undefined) object.apiVersion = pool.intern(object.apiVersion);
   if (object.kind !== undefined) object.kind = pool.intern(object.kind);
   if (metadata.namespace !== undefined) metadata.namespace = pool.intern(metadata.namespace);
   if (metadata.finalizers !== undefined) internDeep(metadata.finalizers, pool);
   if (metadata.labels !== undefined) internDeep(metadata.labels, pool);
-  if (metadata.annotations !== undefined) internDeep(metadata.annotations, pool);
   if (typeof metadata.creationTimestamp === 'string') metadata.creationTimestamp = pool.intern(metadata.creationTimestamp);
   if ('spec' in object) internSpec(object.spec, pool);
   // Status is written by Gatehouse from a few reasons and messages: shared throughout.
