@@ -8,6 +8,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { gatehouseResource, type KubeClient, type KubeObject } from './client.js';
 import { Informer, type InformerEvent } from './informer.js';
+import { StringPool, compactObject } from './projection.js';
 import type { BackoffOptions } from './workqueue.js';
 
 export type CachedObject = GatehouseObject & KubeObject;
@@ -21,6 +22,8 @@ export interface ClusterCacheOptions {
   clock?: Clock;
   backoff?: BackoffOptions;
   log?: Logger;
+  /** Items per list page (default DEFAULT_LIST_PAGE_SIZE). */
+  listPageSize?: number;
 }
 
 const BY_WORKSPACE = 'workspace';
@@ -43,12 +46,16 @@ export function isTerminating(object: { metadata: { deletionTimestamp?: string }
 
 export class ClusterCache implements ObjectIndex {
   readonly informers: Record<Kind, Informer<CachedObject>>;
+  /** Strings shared by every cached object (namespaces, roles, condition reasons). */
+  readonly strings = new StringPool();
 
   constructor(options: ClusterCacheOptions) {
     const make = (kind: Kind) =>
       new Informer<CachedObject>({
         client: options.client,
         resource: gatehouseResource(kind),
+        transform: (object) => compactObject(object, this.strings),
+        ...(options.listPageSize !== undefined ? { pageSize: options.listPageSize } : {}),
         ...(options.namespaces ? { namespaces: options.namespaces } : {}),
         ...(options.clock ? { clock: options.clock } : {}),
         ...(options.backoff ? { backoff: options.backoff } : {}),

@@ -70,6 +70,18 @@ export interface ObjectList<T extends KubeObject = KubeObject> {
   resourceVersion: string;
 }
 
+/** One page of a list: `continue` is set while more pages follow. */
+export interface ObjectListPage<T extends KubeObject = KubeObject> extends ObjectList<T> {
+  continue?: string;
+}
+
+export interface ListPageOptions {
+  /** Most items in the page (the server may send fewer). */
+  limit: number;
+  /** The token of the previous page. */
+  continue?: string;
+}
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export type PatchType = 'merge' | 'json' | 'apply';
@@ -186,16 +198,27 @@ function makeCustomObjectsApi(kubeConfig: KubeConfig, requestTimeoutMs: number):
   return new CustomObjectsApi(configuration);
 }
 
+export type WriteVerb = 'create' | 'update' | 'patch' | 'delete';
+
+export interface KubeClientOptions {
+  /** How long one API call may take before it is aborted (default DEFAULT_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  /** Called once per write request sent (create, update, patch, delete), whatever its outcome: the operator counts its API writes. */
+  onWrite?: (verb: WriteVerb, resource: ResourceDescriptor, subresource?: string) => void;
+}
+
 export class KubeClient {
   readonly #api: CustomObjectsApi;
   readonly #watch: Watch;
+  readonly #onWrite: KubeClientOptions['onWrite'];
 
   constructor(
     readonly kubeConfig: KubeConfig,
-    options: { requestTimeoutMs?: number } = {},
+    options: KubeClientOptions = {},
   ) {
     this.#api = makeCustomObjectsApi(kubeConfig, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.#watch = new Watch(kubeConfig);
+    this.#onWrite = options.onWrite;
   }
 
   /** The URL path of a resource's collection (one namespace, or all with undefined). */
@@ -207,17 +230,34 @@ export class KubeClient {
   }
 
   async list<T extends KubeObject>(resource: ResourceDescriptor, namespace?: string): Promise<ObjectList<T>> {
+    const { items, resourceVersion } = await this.#list<T>(resource, namespace, {});
+    return { items, resourceVersion };
+  }
+
+  /**
+   * One page of a list. Pages after the first come from the same snapshot
+   * (the first page's resourceVersion); an expired token is a 410.
+   */
+  listPage<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, options: ListPageOptions): Promise<ObjectListPage<T>> {
+    return this.#list<T>(resource, namespace, { limit: options.limit, ...(options.continue ? { _continue: options.continue } : {}) });
+  }
+
+  async #list<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, paging: { limit?: number; _continue?: string }): Promise<ObjectListPage<T>> {
     try {
-      const common = { group: resource.group, version: resource.version };
+      const common = { group: resource.group, version: resource.version, ...paging };
       const list = (namespace !== undefined && resource.namespaced
         ? await this.#api.listNamespacedCustomObject({ ...common, namespace, plural: resource.plural })
         : resource.namespaced
           ? await this.#api.listCustomObjectForAllNamespaces({ ...common, resourcePlural: resource.plural })
           : await this.#api.listClusterCustomObject({ ...common, plural: resource.plural })) as {
         items?: T[];
-        metadata?: { resourceVersion?: string };
+        metadata?: { resourceVersion?: string; continue?: string };
       };
-      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+      return {
+        items: list.items ?? [],
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+        ...(list.metadata?.continue ? { continue: list.metadata.continue } : {}),
+      };
     } catch (err) {
       throw KubeApiError.from(err, `cannot list ${resource.plural}${namespace ? ` in ${namespace}` : ''}`);
     }
@@ -256,6 +296,7 @@ export class KubeClient {
   }
 
   async create<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, body: unknown, fieldManager?: string): Promise<T> {
+    this.#onWrite?.('create', resource);
     try {
       const common = { group: resource.group, version: resource.version, plural: resource.plural, body, ...(fieldManager ? { fieldManager } : {}) };
       return (namespace !== undefined && resource.namespaced
@@ -269,6 +310,7 @@ export class KubeClient {
   }
 
   async replace<T extends KubeObject>(resource: ResourceDescriptor, namespace: string | undefined, name: string, body: unknown, fieldManager?: string): Promise<T> {
+    this.#onWrite?.('update', resource);
     try {
       const common = { group: resource.group, version: resource.version, plural: resource.plural, name, body, ...(fieldManager ? { fieldManager } : {}) };
       return (namespace !== undefined && resource.namespaced
@@ -286,6 +328,7 @@ export class KubeClient {
     body: unknown,
     options: PatchOptions,
   ): Promise<T> {
+    this.#onWrite?.('patch', resource, options.subresource);
     const headers = setHeaderOptions('Content-Type', PATCH_CONTENT_TYPE[options.type]);
     const common = {
       group: resource.group,
@@ -312,6 +355,7 @@ export class KubeClient {
   }
 
   async delete(resource: ResourceDescriptor, namespace: string | undefined, name: string): Promise<void> {
+    this.#onWrite?.('delete', resource);
     try {
       const common = { group: resource.group, version: resource.version, plural: resource.plural, name };
       if (namespace !== undefined && resource.namespaced) await this.#api.deleteNamespacedCustomObject({ ...common, namespace });

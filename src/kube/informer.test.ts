@@ -3,6 +3,7 @@ import { FakeApiServer } from '../../test/support/fake-apiserver/index.js';
 import { ManualClock } from '../util/clock.js';
 import { KubeClient, gatehouseResource, type KubeObject } from './client.js';
 import { Informer, type InformerEvent } from './informer.js';
+import { LAST_APPLIED_ANNOTATION, StringPool, compactObject } from './projection.js';
 
 const API_VERSION = 'gatehouse.dev/v1alpha1';
 
@@ -163,5 +164,34 @@ describe('Informer against the fake API server', () => {
     await until(() => fake.activeWatches === 1 && informer.stats.watches === 2, 'the resumed watch');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events).toEqual(['add team-a/alice']);
+  });
+
+  it('lists in pages of pageSize and keeps the transformed copy from lists, watches and writes', async () => {
+    const managedFields = [{ manager: 'kubectl', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:role': {} } } }];
+    for (const name of ['m1', 'm2', 'm3', 'm4', 'm5']) {
+      const m = member(name);
+      fake.seed({ ...m, metadata: { ...m.metadata, managedFields, annotations: { [LAST_APPLIED_ANNOTATION]: JSON.stringify(m), team: 'blue' } } });
+    }
+    const pool = new StringPool();
+    informer = new Informer<KubeObject>({ client, resource: gatehouseResource('Member'), clock, pageSize: 2, transform: (o) => compactObject(o, pool) });
+    informer.start();
+    await informer.waitForSync(5000);
+    const lists = fake.requests.filter((r) => !r.watch && r.method === 'GET' && r.path.endsWith('/members'));
+    expect(lists.map((r) => r.query.limit)).toEqual(['2', '2', '2']);
+    expect(lists.map((r) => r.query.continue !== undefined)).toEqual([false, true, true]);
+    expect(informer.list().map((o) => o.metadata.name).sort()).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    for (const o of informer.list()) {
+      expect(o.metadata.managedFields).toBeUndefined();
+      expect(o.metadata.annotations).toEqual({ team: 'blue' });
+    }
+    await until(() => fake.activeWatches === 1, 'the watch');
+    const m6 = member('m6');
+    await client.create(gatehouseResource('Member'), 'team-a', { ...m6, metadata: { ...m6.metadata, annotations: { [LAST_APPLIED_ANNOTATION]: '{}' } } });
+    await until(() => informer.get('team-a', 'm6') !== undefined, 'm6 through the watch');
+    expect(informer.get('team-a', 'm6')?.metadata.annotations).toBeUndefined();
+    const written = await client.patch<KubeObject>(gatehouseResource('Member'), 'team-a', 'm1', { apiVersion: API_VERSION, kind: 'Member', metadata: { name: 'm1', namespace: 'team-a', labels: { a: 'b' } } }, { type: 'apply', fieldManager: 'test', force: true });
+    informer.observe(written);
+    expect(informer.get('team-a', 'm1')?.metadata.managedFields).toBeUndefined();
+    expect(informer.get('team-a', 'm1')?.metadata.labels).toEqual({ a: 'b' });
   });
 });

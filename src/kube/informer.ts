@@ -23,7 +23,7 @@ export type InformerHandler<T> = (event: InformerEvent<T>) => void;
 /** Values an object is filed under in a named index. */
 export type IndexFunction<T> = (object: T) => readonly string[];
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   client: KubeClient;
   resource: ResourceDescriptor;
   /** Namespaces to watch; absent or empty: all namespaces. */
@@ -33,7 +33,16 @@ export interface InformerOptions {
   /** Reconnect backoff after a failed list or watch. */
   backoff?: BackoffOptions;
   log?: Logger;
+  /**
+   * What the cache keeps of each object from a list, a watch or a write
+   * (client-go's transform): it may change the freshly parsed object in place.
+   */
+  transform?: (object: T) => T;
+  /** Items per list page (limit/continue): a list never holds more raw items than this at once. */
+  pageSize?: number;
 }
+
+export const DEFAULT_LIST_PAGE_SIZE = 500;
 
 export interface InformerStats {
   lists: number;
@@ -69,7 +78,7 @@ export class Informer<T extends KubeObject> {
   readonly #reflectors: Reflector<T>[];
   #started = false;
 
-  constructor(readonly options: InformerOptions) {
+  constructor(readonly options: InformerOptions<T>) {
     this.resource = options.resource;
     const namespaces = options.namespaces !== undefined && options.namespaces.length > 0 ? [...new Set(options.namespaces)] : [undefined];
     this.#reflectors = namespaces.map((namespace) => new Reflector(this, namespace));
@@ -142,13 +151,20 @@ export class Informer<T extends KubeObject> {
    * stale copy before the watch delivers it. Handlers are not called: the
    * watch event for the same resourceVersion is then a no-op.
    */
-  observe(object: T): void {
+  observe(written: T): void {
+    const object = this.prepare(written);
     const current = this.get(object.metadata.namespace, object.metadata.name);
     if (current === undefined || !isNewer(object, current)) return;
     this.#store(object, current);
   }
 
   // ---- called by reflectors ----
+
+  /** The cache's copy of an object the API server sent. */
+  prepare(object: T): T {
+    const withKinds = withKind(object, this.resource.kind, this.resource);
+    return this.options.transform ? this.options.transform(withKinds) : withKinds;
+  }
 
   upsert(object: T): void {
     const current = this.get(object.metadata.namespace, object.metadata.name);
@@ -270,10 +286,22 @@ class Reflector<T extends KubeObject> {
       if (this.#resourceVersion === '') {
         try {
           this.informer.stats.lists += 1;
-          const list = await client.list<T>(resource, this.namespace);
+          // In pages, each made the cache's copy before the next is read, so
+          // the whole list's raw JSON is never held at once. Later pages come
+          // from the first page's snapshot; an expired token (410) fails the
+          // list and it starts again.
+          const items: T[] = [];
+          let resourceVersion = '';
+          let token: string | undefined;
+          do {
+            const page = await client.listPage<T>(resource, this.namespace, { limit: this.informer.options.pageSize ?? DEFAULT_LIST_PAGE_SIZE, ...(token ? { continue: token } : {}) });
+            if (resourceVersion === '') resourceVersion = page.resourceVersion;
+            for (const item of page.items) items.push(this.informer.prepare(item));
+            token = page.continue;
+          } while (token !== undefined && !this.#stopped);
           if (this.#stopped) break;
-          this.informer.replace(this.namespace, list.items.map((item) => withKind(item, resource.kind, resource)));
-          this.#resourceVersion = list.resourceVersion;
+          this.informer.replace(this.namespace, items);
+          this.#resourceVersion = resourceVersion;
           this.synced = true;
           this.lastError = undefined;
           this.#backoff.forget('list');
@@ -330,11 +358,11 @@ class Reflector<T extends KubeObject> {
           case 'ADDED':
           case 'MODIFIED':
             outcome.events += 1;
-            this.informer.upsert(withKind(object, resource.kind, resource));
+            this.informer.upsert(this.informer.prepare(object));
             break;
           case 'DELETED':
             outcome.events += 1;
-            this.informer.remove(withKind(object, resource.kind, resource));
+            this.informer.remove(this.informer.prepare(object));
             break;
           case 'BOOKMARK':
             break;

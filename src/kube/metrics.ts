@@ -12,6 +12,7 @@ export class OperatorMetrics {
   readonly storeDuration: Histogram<'operation'>;
   readonly expiryLateness: Histogram;
   readonly leader: Gauge;
+  readonly apiWrites: Counter<'verb' | 'resource'>;
   #depth: () => number = () => 0;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -57,6 +58,12 @@ export class OperatorMetrics {
       registers,
     });
     this.leader.set(0);
+    this.apiWrites = new Counter({
+      name: 'gatehouse_api_writes_total',
+      help: 'Write requests sent to the Kubernetes API server, by verb and resource (status writes as resource/status).',
+      labelNames: ['verb', 'resource'],
+      registers,
+    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
 

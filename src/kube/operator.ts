@@ -79,7 +79,9 @@ export class Operator {
     this.#log = options.log ?? silentLogger();
     this.identity = options.identity ?? defaultIdentity();
     this.metrics = new OperatorMetrics({ defaultMetrics: options.metricsListen !== undefined });
-    const client = new KubeClient(options.kubeConfig);
+    const client = new KubeClient(options.kubeConfig, {
+      onWrite: (verb, resource, subresource) => this.metrics.apiWrites.inc({ verb, resource: subresource ? `${resource.plural}/${subresource}` : resource.plural }),
+    });
     const clock = options.clock ?? systemClock;
     this.controller = new Controller({
       client,

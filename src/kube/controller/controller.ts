@@ -105,7 +105,13 @@ export class Controller {
       ...(options.informerClock ? { clock: options.informerClock } : {}),
       log: options.log,
     });
-    this.events = new EventRecorder({ client: options.client, instance: options.identity, clock: options.clock, log: options.log });
+    this.events = new EventRecorder({
+      client: options.client,
+      instance: options.identity,
+      clock: options.clock,
+      log: options.log,
+      workspace: (namespace, name) => this.cache.informers.Workspace.get(namespace, name),
+    });
     this.#reconciler = new Reconciler({
       client: options.client,
       cache: this.cache,

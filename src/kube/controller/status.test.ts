@@ -95,7 +95,7 @@ describe('statusMergePatch', () => {
 describe('transitionEvents', () => {
   const invited = desiredStatus({ object: member(), state: state(), violations: [], at: T0 });
   it.each([
-    ['first invitation', undefined, invited, [], ['Normal/Invited']],
+    ['first invitation (summarized per workspace)', undefined, invited, [], ['Normal/Invited/summary']],
     ['no change', invited, invited, [], []],
     ['activation', invited, desiredStatus({ object: member(invited), state: state({ phase: 'Active', reason: 'Activated' }), violations: [], at: T1 }), [], ['Normal/Activated']],
     ['expiry', invited, desiredStatus({ object: member(invited), state: state({ phase: 'Expired', reason: 'Expired', ready: false }), violations: [], at: T1 }), [], ['Normal/Expired']],
@@ -107,6 +107,6 @@ describe('transitionEvents', () => {
       ['Warning/Conflict', 'Warning/DuplicateEmail'],
     ],
   ] as const)('%s', (_name, before, after, violations, expected) => {
-    expect(transitionEvents('Member', before, after, [...violations]).map((e) => `${e.type}/${e.reason}`)).toEqual(expected);
+    expect(transitionEvents('Member', before, after, [...violations]).map((e) => `${e.type}/${e.reason}${e.summarize ? '/summary' : ''}`)).toEqual(expected);
   });
 });

@@ -260,6 +260,8 @@ export interface EventSpec {
   type: 'Normal' | 'Warning';
   reason: string;
   note: string;
+  /** Routine (an object's first status): recorded in a summary per workspace, not per object. */
+  summarize?: boolean;
 }
 
 const PHASE_EVENTS: Record<string, { type: 'Normal' | 'Warning'; reason: string }> = {
@@ -282,11 +284,14 @@ export function transitionEvents(kind: Kind, before: Status | undefined, after: 
   const events: EventSpec[] = [];
   const ready = condition(after, ConditionTypes.Ready);
   if (after.phase !== before?.phase) {
+    // An object's first status is routine: no one acts on 10,000 "Invited" events after a cold start.
+    // A SupportGrant's is not: someone outside the team got access, and an auditor reads each one.
+    const first = before?.phase === undefined && kind !== 'SupportGrant' ? { summarize: true } : {};
     const mapped = after.phase !== undefined ? PHASE_EVENTS[after.phase] : undefined;
     if (mapped !== undefined && (kind === 'Member' || kind === 'SupportGrant')) {
-      events.push({ ...mapped, note: ready?.message ?? `${kind} is ${after.phase}.` });
+      events.push({ ...mapped, note: ready?.message ?? `${kind} is ${after.phase}.`, ...first });
     } else if (after.phase === 'Ready') {
-      events.push({ type: 'Normal', reason: 'Synced', note: ready?.message ?? `${kind} is in the identity store.` });
+      events.push({ type: 'Normal', reason: 'Synced', note: ready?.message ?? `${kind} is in the identity store.`, ...first });
     }
   }
   const conflictBefore = condition(before, ConditionTypes.Conflict);
