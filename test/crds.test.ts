@@ -431,7 +431,11 @@ describe('operator RBAC', () => {
   });
 
   const self = buildOperatorRbac({ namespace: 'ns', webhookCertificate: 'self' });
-  const cluster = [...rulesOf(self, 'ClusterRole', 'gatehouse-operator'), ...rulesOf(self, 'ClusterRole', 'gatehouse-webhook-certificates')];
+  const cluster = [
+    ...rulesOf(self, 'ClusterRole', 'gatehouse-operator'),
+    ...rulesOf(self, 'ClusterRole', 'gatehouse-operator-cluster'),
+    ...rulesOf(self, 'ClusterRole', 'gatehouse-webhook-certificates'),
+  ];
   const namespaced = [...rulesOf(self, 'Role', 'gatehouse-operator'), ...rulesOf(self, 'Role', 'gatehouse-webhook-certificates')];
 
   it.each(KIND_NAMES.map((k) => KINDS[k].plural))('%s: get, list, watch, patch; status get, patch; never update, create or delete', (plural) => {
@@ -471,9 +475,34 @@ describe('operator RBAC', () => {
       'ServiceAccount/gatehouse',
       'ClusterRole/gatehouse-operator',
       'ClusterRoleBinding/gatehouse-operator',
+      'ClusterRole/gatehouse-operator-cluster',
+      'ClusterRoleBinding/gatehouse-operator-cluster',
       'Role/gatehouse-operator',
       'RoleBinding/gatehouse-operator',
     ]);
+  });
+
+  it('with a limited watch, the Gatehouse kinds are granted by a RoleBinding in each watched namespace, no wider', () => {
+    const objects = buildOperatorRbac({ namespace: 'ns', webhookCertificate: 'certManager', watchNamespaces: ['team-a', 'ns'] });
+    expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
+      'ServiceAccount/ns/gatehouse',
+      'ClusterRole//gatehouse-operator',
+      'RoleBinding/team-a/gatehouse-operator-watch',
+      'RoleBinding/ns/gatehouse-operator-watch',
+      'ClusterRole//gatehouse-operator-cluster',
+      'ClusterRoleBinding//gatehouse-operator-cluster',
+      'Role/ns/gatehouse-operator',
+      'RoleBinding/ns/gatehouse-operator',
+    ]);
+    const watch = objects.filter((o) => o.metadata.name === 'gatehouse-operator-watch');
+    expect(watch.map((o) => o.roleRef)).toEqual([
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'gatehouse-operator' },
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'gatehouse-operator' },
+    ]);
+    // What stays cluster-wide is only what is cluster-scoped by nature.
+    const clusterBound = objects.filter((o) => o.kind === 'ClusterRoleBinding').map((o) => (o.roleRef as { name: string }).name);
+    expect(clusterBound).toEqual(['gatehouse-operator-cluster']);
+    expect(rulesOf(objects, 'ClusterRole', 'gatehouse-operator-cluster').flatMap((r) => r.resources)).toEqual(['subjectaccessreviews']);
   });
 
   it('every binding names the gatehouse ServiceAccount and a role that exists', () => {

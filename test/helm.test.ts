@@ -252,6 +252,19 @@ describe.skipIf(helm === undefined)(title, () => {
     expect(rendered.find('ClusterRole', 'gatehouse-webhook-certificates')).toBeUndefined();
   });
 
+  it('watched namespaces get RoleBindings for the Gatehouse kinds instead of a ClusterRoleBinding, as the generated definition says', () => {
+    const rendered = render({ watchNamespaces: ['team-a', NAMESPACE] });
+    const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+    const key = (o: KubernetesObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const sorted = (list: KubernetesObject[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
+    const rbac = rendered.objects.filter((o) => rbacKinds.has(o.kind));
+    expect(sorted(rbac)).toEqual(sorted(buildOperatorRbac({ namespace: NAMESPACE, webhookCertificate: 'self', watchNamespaces: ['team-a', NAMESPACE] })));
+    expect(rendered.find('ClusterRoleBinding', 'gatehouse-operator')).toBeUndefined();
+    expect(rbac.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'gatehouse-operator-watch').map((o) => o.metadata.namespace).sort()).toEqual(
+      [NAMESPACE, 'team-a'].sort(),
+    );
+  });
+
   it('watched namespaces become --namespace flags and the webhook\'s namespaceSelector', () => {
     const rendered = render({ watchNamespaces: ['team-a', 'team-b'] });
     expect(args(rendered)).toEqual(expect.arrayContaining(['--namespace=team-a', '--namespace=team-b']));

@@ -3,7 +3,7 @@
 import { Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { KIND_NAMES } from '../model/kinds.js';
 import { buildCustomResourceDefinition, crdFileName, GATEHOUSE_LABELS } from './generate.js';
-import { OPERATOR_NAMESPACE, operatorRbacObjects, type KubernetesObject, type RbacObject } from './rbac.js';
+import { OPERATOR_NAMESPACE, operatorRbacObjects, watchedNamespaceBinding, type KubernetesObject, type RbacObject } from './rbac.js';
 
 export interface GeneratedFile {
   /** Relative to the repository root. */
@@ -81,6 +81,7 @@ export function renderDeployRbac(namespace = OPERATOR_NAMESPACE): string {
 
 const NAMESPACE_PLACEHOLDER = 'gatehouse-release-namespace';
 const ANNOTATIONS_PLACEHOLDER = 'gatehouse-service-account-annotations';
+const WATCHED_PLACEHOLDER = 'gatehouse-watched-namespace';
 
 /**
  * The chart's templates/rbac.yaml: the same objects, in the release
@@ -103,7 +104,18 @@ export function renderChartRbacTemplate(): string {
         '  {{- with .Values.serviceAccount.annotations }}\n  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\n',
       );
   const entries = operatorRbacObjects(NAMESPACE_PLACEHOLDER).map(withAnnotations);
-  const always = entries.filter((e) => !e.certificateModeSelfOnly).map(render);
+  // With watchNamespaces, the watch rules are granted in those namespaces only.
+  const perNamespace = render({ object: watchedNamespaceBinding(NAMESPACE_PLACEHOLDER, WATCHED_PLACEHOLDER), certificateModeSelfOnly: false }).replaceAll(
+    WATCHED_PLACEHOLDER,
+    '{{ . }}',
+  );
+  const always = entries
+    .filter((e) => !e.certificateModeSelfOnly)
+    .map((e) =>
+      e.watchBinding === true
+        ? `{{- if .Values.watchNamespaces }}\n{{- range .Values.watchNamespaces }}\n${perNamespace.replaceAll('{{ .Release.Namespace }}', '{{ $.Release.Namespace }}')}{{- end }}\n{{- else }}\n${render(e)}{{- end }}\n`
+        : render(e),
+    );
   const selfOnly = entries.filter((e) => e.certificateModeSelfOnly).map(render);
   return (
     RBAC_HEADER +

@@ -11,6 +11,8 @@ export const OPERATOR_NAMESPACE = 'gatehouse-system';
 export const OPERATOR_SERVICE_ACCOUNT = 'gatehouse';
 /** ClusterRole, Role and bindings for what the operator always needs. */
 export const OPERATOR_ROLE = 'gatehouse-operator';
+/** The cluster-scoped part of the operator's access (SubjectAccessReviews). */
+export const OPERATOR_CLUSTER_ROLE = 'gatehouse-operator-cluster';
 /** ClusterRole, Role and bindings only for a webhook that manages its own certificate. */
 export const WEBHOOK_CERTIFICATES_ROLE = 'gatehouse-webhook-certificates';
 /** The Lease the operator's replicas elect their leader with. */
@@ -49,16 +51,22 @@ export interface OperatorRbacOptions {
    * operator gets none of that access.
    */
   webhookCertificate: WebhookCertificateMode;
+  /** Namespaces the operator watches; empty or absent: all, with a ClusterRoleBinding. */
+  watchNamespaces?: readonly string[];
 }
 
 const resources = KIND_NAMES.map((kind) => KINDS[kind].plural);
 
-/** Cluster-wide rules the operator always needs. */
-export function operatorClusterRules(): ExplainedRule[] {
+/**
+ * Rules on the namespaces the operator watches: bound cluster-wide, or with
+ * a RoleBinding in each watched namespace when the watch is limited
+ * (the chart's watchNamespaces, `gatehouse run --namespace`).
+ */
+export function operatorWatchRules(): ExplainedRule[] {
   return [
     {
       rule: { apiGroups: [API_GROUP], resources, verbs: ['get', 'list', 'watch', 'patch'] },
-      why: 'Watch the four Gatehouse kinds in every namespace and add or remove the identity-store finalizer (a merge patch; never update). No create or delete: Gatehouse never makes or removes what people declare.',
+      why: 'Watch the four Gatehouse kinds in the watched namespaces and add or remove the identity-store finalizer (a merge patch; never update). No create or delete: Gatehouse never makes or removes what people declare.',
     },
     {
       rule: { apiGroups: [API_GROUP], resources: resources.map((r) => `${r}/status`), verbs: ['get', 'patch'] },
@@ -72,6 +80,12 @@ export function operatorClusterRules(): ExplainedRule[] {
       rule: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       why: 'The same events through the core API, for clients and clusters that use core/v1 events.',
     },
+  ];
+}
+
+/** Rules that are cluster-scoped by nature, bound cluster-wide whatever the watch. */
+export function operatorClusterRules(): ExplainedRule[] {
+  return [
     {
       rule: { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       why: 'The admission webhook asks the API server whether the person changing a Member, Role or SupportGrant may assign that role (privilege escalation check). It reveals authorization decisions only, no objects.',
@@ -136,6 +150,8 @@ export interface RbacObject {
   reasons?: string[];
   /** Only needed when the webhook manages its own certificate. */
   certificateModeSelfOnly: boolean;
+  /** The cluster-wide binding of the watch rules: RoleBindings per namespace replace it when the watch is limited. */
+  watchBinding?: boolean;
 }
 
 function metadata(name: string, namespace?: string) {
@@ -149,14 +165,30 @@ function role(kind: 'ClusterRole' | 'Role', name: string, rules: ExplainedRule[]
   };
 }
 
-function binding(kind: 'ClusterRoleBinding' | 'RoleBinding', name: string, namespace: string): KubernetesObject {
+/**
+ * A binding of `name` to the operator's ServiceAccount (in `namespace`). A
+ * RoleBinding refers to the Role of that name, or with `bindingNamespace` to
+ * the ClusterRole, granted in that namespace only.
+ */
+function binding(kind: 'ClusterRoleBinding' | 'RoleBinding', name: string, namespace: string, bindingNamespace?: string): KubernetesObject {
+  const roleKind = kind === 'ClusterRoleBinding' || bindingNamespace !== undefined ? 'ClusterRole' : 'Role';
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind,
-    metadata: metadata(name, kind === 'RoleBinding' ? namespace : undefined),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: kind === 'RoleBinding' ? 'Role' : 'ClusterRole', name },
+    metadata: metadata(name, kind === 'RoleBinding' ? (bindingNamespace ?? namespace) : undefined),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: roleKind, name },
     subjects: [{ kind: 'ServiceAccount', name: OPERATOR_SERVICE_ACCOUNT, namespace }],
   };
+}
+
+/**
+ * The RoleBinding that grants the watch rules in one watched namespace. Its
+ * own name: the operator's namespace may be watched too, and already has a
+ * RoleBinding named after the operator's Role.
+ */
+export function watchedNamespaceBinding(namespace: string, watched: string): KubernetesObject {
+  const object = binding('RoleBinding', OPERATOR_ROLE, namespace, watched);
+  return { ...object, metadata: { ...object.metadata, name: `${OPERATOR_ROLE}-watch` } };
 }
 
 /** Every RBAC object, whatever the certificate mode, each marked with whether it is for mode `self` only. */
@@ -166,8 +198,10 @@ export function operatorRbacObjects(namespace: string): RbacObject[] {
       object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(OPERATOR_SERVICE_ACCOUNT, namespace) },
       certificateModeSelfOnly: false,
     },
-    { ...role('ClusterRole', OPERATOR_ROLE, operatorClusterRules()), certificateModeSelfOnly: false },
-    { object: binding('ClusterRoleBinding', OPERATOR_ROLE, namespace), certificateModeSelfOnly: false },
+    { ...role('ClusterRole', OPERATOR_ROLE, operatorWatchRules()), certificateModeSelfOnly: false },
+    { object: binding('ClusterRoleBinding', OPERATOR_ROLE, namespace), certificateModeSelfOnly: false, watchBinding: true },
+    { ...role('ClusterRole', OPERATOR_CLUSTER_ROLE, operatorClusterRules()), certificateModeSelfOnly: false },
+    { object: binding('ClusterRoleBinding', OPERATOR_CLUSTER_ROLE, namespace), certificateModeSelfOnly: false },
     { ...role('Role', OPERATOR_ROLE, operatorNamespaceRules(), namespace), certificateModeSelfOnly: false },
     { object: binding('RoleBinding', OPERATOR_ROLE, namespace), certificateModeSelfOnly: false },
     { ...role('ClusterRole', WEBHOOK_CERTIFICATES_ROLE, webhookCertificateClusterRules()), certificateModeSelfOnly: true },
@@ -179,9 +213,12 @@ export function operatorRbacObjects(namespace: string): RbacObject[] {
 
 /** The RBAC objects the operator needs in one configuration. */
 export function buildOperatorRbac(options: OperatorRbacOptions): KubernetesObject[] {
+  const watched = options.watchNamespaces ?? [];
   return operatorRbacObjects(options.namespace)
     .filter((entry) => options.webhookCertificate === 'self' || !entry.certificateModeSelfOnly)
-    .map((entry) => entry.object);
+    .flatMap((entry) =>
+      entry.watchBinding === true && watched.length > 0 ? watched.map((ns) => watchedNamespaceBinding(options.namespace, ns)) : [entry.object],
+    );
 }
 
 export interface RbacProblem {
