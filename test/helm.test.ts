@@ -37,7 +37,7 @@ const NAMESPACE = 'gatehouse-test';
 const RUN_FLAGS = new Set([
   '--store', '--namespace', '--workers', '--leader-elect', '--no-leader-elect', '--lease-namespace', '--probe-listen',
   '--metrics-listen', '--webhook-listen', '--webhook-cert-dir', '--webhook-self-signed', '--webhook-secret',
-  '--webhook-service', '--webhook-config-name', '--no-webhook', '--log-level',
+  '--webhook-service', '--webhook-config-name', '--webhook-client-ca', '--no-webhook', '--log-level',
 ]);
 
 interface Rendered {
@@ -250,6 +250,15 @@ describe.skipIf(helm === undefined)(title, () => {
     expect(flagNames(rendered).filter((f) => f.startsWith('--webhook'))).toEqual([]);
     expect(args(rendered)).toContain('--no-webhook');
     expect(rendered.find('ClusterRole', 'gatehouse-webhook-certificates')).toBeUndefined();
+  });
+
+  it('webhook.clientCA mounts the CA ConfigMap and makes the webhook require the API server\'s client certificate', () => {
+    expect(flagNames(render())).not.toContain('--webhook-client-ca');
+    const rendered = render({ webhook: { clientCA: { configMapName: 'apiserver-client-ca' } } });
+    expect(args(rendered)).toContain('--webhook-client-ca=/etc/gatehouse/webhook-client-ca/ca.crt');
+    const pod = rendered.find('Deployment', 'gatehouse').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'webhook-client-ca', configMap: { name: 'apiserver-client-ca' } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'webhook-client-ca', mountPath: '/etc/gatehouse/webhook-client-ca', readOnly: true });
   });
 
   it('watched namespaces get RoleBindings for the Gatehouse kinds instead of a ClusterRoleBinding, as the generated definition says', () => {
