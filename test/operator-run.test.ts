@@ -98,6 +98,14 @@ describe('gatehouse run', () => {
     }
     const clientConfig = registered?.webhooks?.[0]?.clientConfig;
     expect(clientConfig?.url).toBe(`https://127.0.0.1:${port}/validate`);
+    // The changed-by stamp is registered beside it, at /mutate, with the same CA.
+    let mutating: typeof registered;
+    while ((mutating = fake.get('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, 'gatehouse') as typeof registered) === undefined) {
+      if (Date.now() > deadline) throw new Error('the mutating webhook configuration was not registered');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(mutating?.webhooks?.[0]?.clientConfig?.url).toBe(`https://127.0.0.1:${port}/mutate`);
+    expect(mutating?.webhooks?.[0]?.clientConfig?.caBundle).toBe(clientConfig?.caBundle);
     expect(Buffer.from(clientConfig?.caBundle ?? '', 'base64').toString()).toContain('BEGIN CERTIFICATE');
     signals.emit('SIGTERM', 'SIGTERM');
     await running;

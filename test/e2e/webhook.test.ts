@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHANGED_BY_ANNOTATION } from '../../src/model/common.js';
 import { ruleInfo } from '../../src/rules/catalog.js';
 import { envtestSkipReason, Envtest, findKubectl } from '../support/envtest.js';
 import { freePort } from '../support/postgres.js';
@@ -200,6 +201,21 @@ describe.skipIf(skipReason !== undefined)(
       it('a ServiceAccount with assign on every role may create an admin', async () => {
         const result = await runKubectl(kubectl, gitops, ['create', '-f', '-'], JSON.stringify(member('ada', { role: 'admin' }, 'acme')));
         expect(result.code, result.stderr).toBe(0);
+      });
+
+      it('the mutating webhook stamps who made each change, and nobody may stamp someone else', async () => {
+        // Registered by --webhook-url beside the validating one, so the audit log can name the person.
+        expect((await e.get('Member', 'ed', 'acme'))?.metadata.annotations?.[CHANGED_BY_ANNOTATION]).toBe('system:serviceaccount:acme:limited');
+        expect((await e.get('Member', 'ada', 'acme'))?.metadata.annotations?.[CHANGED_BY_ANNOTATION]).toBe('system:serviceaccount:acme:gitops');
+        const forged = member('mallory', { role: 'viewer' }, 'acme') as ReturnType<typeof member> & { metadata: { annotations?: Record<string, string> } };
+        forged.metadata.annotations = { [CHANGED_BY_ANNOTATION]: 'someone-else@acme.example' };
+        const result = await runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(forged));
+        // The mutating webhook overwrites the claim with the real user; the object records who really sent it.
+        if (result.code === 0) {
+          expect((await e.get('Member', 'mallory', 'acme'))?.metadata.annotations?.[CHANGED_BY_ANNOTATION]).toBe('system:serviceaccount:acme:limited');
+        } else {
+          expect(result.stderr).toContain('ForgedChangedBy');
+        }
       });
     });
   },

@@ -126,130 +126,149 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
   const operatorNamespace = defaultOperatorNamespace(kubeConfig);
   const webhookSettings = webhookOptionsFromFlags(options, { namespace: operatorNamespace });
   const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
-  const decisionsSettings =
-    decisionsListen === undefined
-      ? undefined
-      : decisionApiSettings(
-          {
-            rateLimit: options.decisionsRateLimit ?? String(DEFAULT_RATE_LIMIT_PER_SECOND),
-            ...(options.decisionsTlsCert !== undefined ? { tlsCert: options.decisionsTlsCert } : {}),
-            ...(options.decisionsTlsKey !== undefined ? { tlsKey: options.decisionsTlsKey } : {}),
-          },
-          log,
-        );
-  const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
-  if (options.leaderElect) {
+  // Listening from the start: a signal while Gatehouse starts is not lost, it stops it once started.
+  const stop = listenForStop(signals, log);
+  try {
+    const decisionsSettings =
+      decisionsListen === undefined
+        ? undefined
+        : decisionApiSettings(
+            {
+              rateLimit: options.decisionsRateLimit ?? String(DEFAULT_RATE_LIMIT_PER_SECOND),
+              ...(options.decisionsTlsCert !== undefined ? { tlsCert: options.decisionsTlsCert } : {}),
+              ...(options.decisionsTlsKey !== undefined ? { tlsKey: options.decisionsTlsKey } : {}),
+            },
+            log,
+          );
+    const leaseNamespace = options.leaseNamespace ?? operatorNamespace;
+    if (options.leaderElect) {
+      try {
+        await checkLeaseNamespace(kubeConfig, leaseNamespace, options.leaseName);
+      } catch (err) {
+        if (err instanceof LeaseNamespaceError) throw new UsageError(err.message);
+        throw err;
+      }
+    }
+    const dsn = storeDsnFrom(options.store);
+    const auditKeys = auditKeysOption();
+    if (auditKeys === undefined) {
+      log.warn(`no audit key ($${AUDIT_KEY_FILE_ENV}): audit entries are not authenticated and no checkpoints are exported; see docs/security.md`);
+    }
+    // The schema is brought up to date in the background, retrying with backoff:
+    // the operator starts while its database is down and gets ready when it is back.
+    const store = await openStore(dsn, { migrate: false, ...(auditKeys !== undefined ? { auditKeys } : {}) });
+    const preparer = new StorePreparer(store, {
+      onError: (message, attempt) => log.warn({ store: store.location, attempt, err: message }, 'identity store not ready; retrying with backoff'),
+      onReady: () => log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn), auditKeyId: auditKeys?.signing.id }, 'identity store open'),
+    });
+    preparer.start();
+    const engine = new StoreEngine(store, profile, OPERATOR_ACTOR, preparer);
+    if (webhookSettings === undefined) {
+      log.info({}, 'admission webhook off (serve it with --webhook-cert-dir DIR, --webhook-self-signed --webhook-service NAME, or --webhook-url URL)');
+    }
+
+    // The webhook starts once the operator's cache (its index) exists; until it
+    // serves, /readyz says not ready.
+    let webhook: AdmissionWebhook | undefined;
+    const readinessChecks =
+      webhookSettings === undefined
+        ? []
+        : [
+            {
+              name: 'webhook',
+              check: () => {
+                if (webhook?.ready() !== true) throw new Error('the admission webhook is not serving yet');
+              },
+            },
+          ];
+    let operator: Operator;
     try {
-      await checkLeaseNamespace(kubeConfig, leaseNamespace, options.leaseName);
+      operator = await Operator.start({
+        kubeConfig,
+        engine,
+        profile,
+        namespaces: options.namespace,
+        workers,
+        resyncPeriodMs,
+        storePollMs,
+        leaderElection: options.leaderElect ? { namespace: leaseNamespace, name: options.leaseName, timing } : false,
+        ...(probeListen ? { probeListen } : {}),
+        ...(metricsListen ? { metricsListen } : {}),
+        readinessChecks,
+        // The webhook must keep answering (revocations included) while the store is down.
+        storeGatesReadiness: webhookSettings === undefined,
+        log,
+      });
     } catch (err) {
-      if (err instanceof LeaseNamespaceError) throw new UsageError(err.message);
+      await engine.close().catch(() => undefined);
       throw err;
     }
-  }
-  const dsn = storeDsnFrom(options.store);
-  const auditKeys = auditKeysOption();
-  if (auditKeys === undefined) {
-    log.warn(`no audit key ($${AUDIT_KEY_FILE_ENV}): audit entries are not authenticated and no checkpoints are exported; see docs/security.md`);
-  }
-  // The schema is brought up to date in the background, retrying with backoff:
-  // the operator starts while its database is down and gets ready when it is back.
-  const store = await openStore(dsn, { migrate: false, ...(auditKeys !== undefined ? { auditKeys } : {}) });
-  const preparer = new StorePreparer(store, {
-    onError: (message, attempt) => log.warn({ store: store.location, attempt, err: message }, 'identity store not ready; retrying with backoff'),
-    onReady: () => log.info({ store: store.location, dsn: dsn === undefined ? undefined : redactDsn(dsn), auditKeyId: auditKeys?.signing.id }, 'identity store open'),
-  });
-  preparer.start();
-  const engine = new StoreEngine(store, profile, OPERATOR_ACTOR, preparer);
-  if (webhookSettings === undefined) {
-    log.info({}, 'admission webhook off (serve it with --webhook-cert-dir DIR, --webhook-self-signed --webhook-service NAME, or --webhook-url URL)');
-  }
+    if (webhookSettings !== undefined) {
+      try {
+        webhook = await startAdmissionWebhook({
+          ...webhookSettings,
+          index: operator.index,
+          profile,
+          kubeConfig,
+          logger: log.child({ component: 'webhook' }),
+          registry: operator.metrics.registry,
+        });
+        log.info({ url: webhook.url }, 'admission webhook serving');
+      } catch (err) {
+        await operator.stop();
+        throw err;
+      }
+    }
 
-  // The webhook starts once the operator's cache (its index) exists; until it
-  // serves, /readyz says not ready.
-  let webhook: AdmissionWebhook | undefined;
-  const readinessChecks =
-    webhookSettings === undefined
-      ? []
-      : [
-          {
-            name: 'webhook',
-            check: () => {
-              if (webhook?.ready() !== true) throw new Error('the admission webhook is not serving yet');
-            },
-          },
-        ];
-  let operator: Operator;
-  try {
-    operator = await Operator.start({
-      kubeConfig,
-      engine,
-      profile,
-      namespaces: options.namespace,
-      workers,
-      resyncPeriodMs,
-      storePollMs,
-      leaderElection: options.leaderElect ? { namespace: leaseNamespace, name: options.leaseName, timing } : false,
-      ...(probeListen ? { probeListen } : {}),
-      ...(metricsListen ? { metricsListen } : {}),
-      readinessChecks,
-      // The webhook must keep answering (revocations included) while the store is down.
-      storeGatesReadiness: webhookSettings === undefined,
-      log,
-    });
+    let decisions: RunningDecisionApi | undefined;
+    if (decisionsListen !== undefined && decisionsSettings !== undefined) {
+      try {
+        decisions = await runDecisionApi({
+          store,
+          ...(dsn !== undefined ? { dsn } : {}),
+          host: decisionsListen.host,
+          port: decisionsListen.port,
+          logger: log.child({ component: 'decisions' }),
+          ...decisionsSettings,
+        });
+        log.info({ url: decisions.url }, 'decision API serving');
+      } catch (err) {
+        await webhook?.close();
+        await operator.stop();
+        throw err;
+      }
+    }
+
+    await stop.requested;
+    await decisions?.close();
+    await webhook?.close();
+    await operator.stop();
   } catch (err) {
-    await engine.close().catch(() => undefined);
+    stop.dispose();
     throw err;
   }
-  if (webhookSettings !== undefined) {
-    try {
-      webhook = await startAdmissionWebhook({
-        ...webhookSettings,
-        index: operator.index,
-        profile,
-        kubeConfig,
-        logger: log.child({ component: 'webhook' }),
-        registry: operator.metrics.registry,
-      });
-      log.info({ url: webhook.url }, 'admission webhook serving');
-    } catch (err) {
-      await operator.stop();
-      throw err;
-    }
-  }
+}
 
-  let decisions: RunningDecisionApi | undefined;
-  if (decisionsListen !== undefined && decisionsSettings !== undefined) {
-    try {
-      decisions = await runDecisionApi({
-        store,
-        ...(dsn !== undefined ? { dsn } : {}),
-        host: decisionsListen.host,
-        port: decisionsListen.port,
-        logger: log.child({ component: 'decisions' }),
-        ...decisionsSettings,
-      });
-      log.info({ url: decisions.url }, 'decision API serving');
-    } catch (err) {
-      await webhook?.close();
-      await operator.stop();
-      throw err;
-    }
-  }
-
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
+/**
+ * Resolves `requested` on the first SIGTERM or SIGINT; a second one ends the
+ * process at once. `dispose` stops listening (start-up failed).
+ */
+function listenForStop(signals: NodeJS.EventEmitter, log: { info: (fields: object, msg: string) => void }): { requested: Promise<void>; dispose(): void } {
+  let onSignal: (signal: string) => void = () => {};
+  const dispose = () => {
+    signals.off('SIGTERM', onSignal);
+    signals.off('SIGINT', onSignal);
+  };
+  const requested = new Promise<void>((resolve) => {
+    onSignal = (signal: string) => {
       log.info({ signal }, 'signal received; stopping');
-      signals.off('SIGTERM', onSignal);
-      signals.off('SIGINT', onSignal);
-      // A second signal while stopping ends the process at once.
+      dispose();
       signals.once('SIGTERM', () => process.exit(1));
       signals.once('SIGINT', () => process.exit(1));
       resolve();
     };
-    signals.on('SIGTERM', onSignal);
-    signals.on('SIGINT', onSignal);
   });
-  await decisions?.close();
-  await webhook?.close();
-  await operator.stop();
+  signals.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+  return { requested, dispose };
 }

@@ -128,6 +128,39 @@ export function buildValidatingWebhookConfiguration(spec: WebhookConfigurationSp
   };
 }
 
+/** The mutating webhook that stamps gatehouse.dev/changed-by (docs/security.md). */
+export const MUTATING_WEBHOOK_NAME = 'changed-by.gatehouse.dev';
+
+/**
+ * The MutatingWebhookConfiguration that stamps who changed an object, as the
+ * Helm chart declares it: CREATE and UPDATE of the four kinds, at /mutate
+ * beside /validate, failing open (the stamp is a record, not a gate; the
+ * validating webhook refuses a forged one).
+ */
+export function buildMutatingWebhookConfiguration(spec: WebhookConfigurationSpec): V1ValidatingWebhookConfiguration {
+  const validating = buildValidatingWebhookConfiguration(spec);
+  const [hook] = validating.webhooks ?? [];
+  if (hook === undefined) throw new WebhookRegistrationError('the validating webhook configuration has no webhook');
+  const clientConfig =
+    hook.clientConfig.url !== undefined
+      ? { ...hook.clientConfig, url: new URL(MUTATING_WEBHOOK_PATH, hook.clientConfig.url).toString() }
+      : { ...hook.clientConfig, service: { ...hook.clientConfig.service, path: MUTATING_WEBHOOK_PATH } as NonNullable<typeof hook.clientConfig.service> };
+  return {
+    ...validating,
+    kind: 'MutatingWebhookConfiguration',
+    webhooks: [
+      {
+        ...hook,
+        name: MUTATING_WEBHOOK_NAME,
+        clientConfig,
+        rules: (hook.rules ?? []).map((rule) => ({ ...rule, operations: ['CREATE', 'UPDATE'] })),
+        failurePolicy: 'Ignore',
+        reinvocationPolicy: 'Never',
+      } as NonNullable<V1ValidatingWebhookConfiguration['webhooks']>[number],
+    ],
+  };
+}
+
 function statusCodeOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
@@ -273,6 +306,8 @@ export interface WebhookRegistrarOptions {
   source: CertificateSource;
   /** Register the whole configuration (development, --webhook-url) or only inject the CA bundle (in a cluster). */
   mode: { register: WebhookConfigurationSpec } | { injectInto: string };
+  /** Which configuration `register` builds: the validating one (default) or the changed-by mutating one. */
+  build?: (spec: WebhookConfigurationSpec) => V1ValidatingWebhookConfiguration;
   clock?: Clock;
   logger?: Logger;
   /** How often the configuration is checked again, to repair a Helm upgrade or a person's edit. */
@@ -331,24 +366,26 @@ export class WebhookRegistrar {
   async #syncOnce(): Promise<RegistrationResult | undefined> {
     this.#cancelTimer?.();
     const { client, source, mode } = this.#options;
+    const kind = this.#options.build === buildMutatingWebhookConfiguration ? 'MutatingWebhookConfiguration' : 'ValidatingWebhookConfiguration';
     const caBundle = source.current().caBundle ?? source.current().cert;
     let result: RegistrationResult | undefined;
     try {
       if ('register' in mode) {
-        result = await ensureWebhookConfiguration(client, buildValidatingWebhookConfiguration({ ...mode.register, caBundle }));
+        const build = this.#options.build ?? buildValidatingWebhookConfiguration;
+        result = await ensureWebhookConfiguration(client, build({ ...mode.register, caBundle }));
       } else {
         result = await injectCaBundle(client, mode.injectInto, caBundle);
       }
       this.lastError = undefined;
       const name = 'register' in mode ? mode.register.name : mode.injectInto;
       if (result === 'missing') {
-        this.#logger.warn({ webhookConfiguration: name }, 'ValidatingWebhookConfiguration not found; its CA bundle will be set once it exists (install it with the Helm chart)');
+        this.#logger.warn({ webhookConfiguration: name }, `${kind} not found; its CA bundle will be set once it exists (install it with the Helm chart)`);
       } else if (result !== 'unchanged') {
-        this.#logger.info({ webhookConfiguration: name, result }, 'ValidatingWebhookConfiguration updated');
+        this.#logger.info({ webhookConfiguration: name, result }, `${kind} updated`);
       }
     } catch (err) {
       this.lastError = err;
-      this.#logger.error({ err: errorMessage(err) }, 'cannot update the ValidatingWebhookConfiguration; retrying');
+      this.#logger.error({ err: errorMessage(err) }, `cannot update the ${kind}; retrying`);
     }
     this.lastResult = result;
     if (!this.#closed) {

@@ -22,6 +22,7 @@ import type { CertificateSource, ServingCertificate } from './certificate-source
 import { cachingAuthorizer, subjectAccessReviewAuthorizer, type Authorizer } from './escalation.js';
 import { reviewAdmission, reviewMutation, type AdmissionOutcome } from './handler.js';
 import {
+  buildMutatingWebhookConfiguration,
   MUTATING_WEBHOOK_PATH,
   WEBHOOK_PATH,
   WebhookRegistrar,
@@ -415,18 +416,18 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       });
       cleanups.unshift(() => registrar?.close());
       await registrar.start();
-      if ('injectCaBundleInto' in registration) {
-        // The chart's MutatingWebhookConfiguration (changed-by stamping) has the same name and needs the same CA.
-        const mutating = new WebhookRegistrar({
-          client: kubernetesMutatingWebhookConfigurationClient(options.kubeConfig),
-          source,
-          mode: { injectInto: registration.injectCaBundleInto },
-          clock,
-          logger: logger.child({ webhookConfiguration: 'mutating' }),
-        });
-        cleanups.unshift(() => mutating.close());
-        await mutating.start();
-      }
+      // The MutatingWebhookConfiguration that stamps changed-by has the same name and the same CA:
+      // registered whole in development (--webhook-url), the chart's given its CA in a cluster.
+      const mutating = new WebhookRegistrar({
+        client: kubernetesMutatingWebhookConfigurationClient(options.kubeConfig),
+        source,
+        mode: 'register' in registration ? { register: registration.register } : { injectInto: registration.injectCaBundleInto },
+        build: buildMutatingWebhookConfiguration,
+        clock,
+        logger: logger.child({ webhookConfiguration: 'mutating' }),
+      });
+      cleanups.unshift(() => mutating.close());
+      await mutating.start();
     }
 
     let closed = false;

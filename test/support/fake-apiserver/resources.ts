@@ -105,6 +105,7 @@ export function defaultResources(): ResourceType[] {
     builtin('', 'v1', 'Secret', 'secrets', true),
     builtin('', 'v1', 'Namespace', 'namespaces', false, true),
     builtin('admissionregistration.k8s.io', 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', false),
+    builtin('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', false),
     builtin('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false, true),
   ];
 }
