@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gatehouseResource, KubeClient } from '../src/kube/client.js';
 import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
+import { EngineError } from '../src/kube/controller/engine-port.js';
 import { Operator } from '../src/kube/operator.js';
 import { getDefaultProfile } from '../src/model/index.js';
 import { gatherGrantEvidence } from '../src/review/grant-evidence.js';
@@ -45,13 +46,13 @@ async function until(what: string, ok: () => boolean | Promise<boolean>): Promis
   }
 }
 
-async function startOperator(clock: ManualClock) {
+async function startOperator(clock: ManualClock, engineOf: (store: Store) => StoreEngine = (s) => new StoreEngine(s, getDefaultProfile())) {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-review-'));
   fake = await FakeApiServer.start({ now: () => clock.now() });
   store = await openStore(join(dir, 'store.db'));
   operator = await Operator.start({
     kubeConfig: fake.kubeConfig(),
-    engine: new StoreEngine(store, getDefaultProfile()),
+    engine: engineOf(store),
     profile: getDefaultProfile(),
     clock,
     leaderElection: false,
@@ -111,6 +112,44 @@ describe('the access review in the operator', () => {
     expect(warning).toMatchObject({ reason: 'AccessReviewFindings', regarding: { name: 'acme' } });
     expect(warning?.note).toContain('1 invitation not accepted');
     expect(warning?.note).toContain('run gatehouse review --workspace acme');
+  });
+});
+
+/** The real engine with the store failing the first `failures` reviews (an injected fault). */
+class FailingReviews extends StoreEngine {
+  calls = 0;
+  constructor(store: Store, private failures: number) {
+    super(store, getDefaultProfile());
+  }
+  override async reviewWorkspace(workspaceId: string, at: Date) {
+    this.calls++;
+    if (this.failures-- > 0) throw new EngineError('identity store: the review query failed (injected)');
+    return super.reviewWorkspace(workspaceId, at);
+  }
+}
+
+describe('a review the store cannot answer', () => {
+  it('leaves status without a summary, is retried with backoff on the clock, then lands', async () => {
+    const clock = new ManualClock(T0);
+    let engine: FailingReviews | undefined;
+    const { client } = await startOperator(clock, (s) => (engine = new FailingReviews(s, 1)));
+    await client.create(gatehouseResource('Workspace'), NS, {
+      apiVersion: API_VERSION,
+      kind: 'Workspace',
+      metadata: { name: 'acme', namespace: NS },
+      spec: { workspaceId: 'acme', displayName: 'Acme' },
+    });
+    await until('the workspace is Ready after the failed review', () => status('Workspace', 'acme').phase === 'Ready' && engine!.calls >= 1);
+    expect(review()).toBeUndefined();
+    expect(status('Workspace', 'acme').nextReviewAt).toBeUndefined();
+    // The retry waits for the backoff on the injected clock: move it past any backoff.
+    await until('the retry lands the review', async () => {
+      clock.advance(60_000);
+      await sleep(20);
+      return review() !== undefined;
+    });
+    expect(engine!.calls).toBeGreaterThanOrEqual(2);
+    expect(review()?.findings).toBe(0);
   });
 });
 
