@@ -126,6 +126,11 @@ export const SupportGrantStatusSchema = Type.Object(
     startsAt: Type.Optional(Timestamp({ description: 'When access began or begins.' })),
     endsAt: Type.Optional(Timestamp({ description: 'When access ends.' })),
     revokedAt: Type.Optional(Timestamp({ description: 'When access was revoked.' })),
+    evidenceDigest: Type.Optional(Type.String({
+      description:
+        'SHA-256 (hex) over the chain hashes of every audit-log entry about this grant, recorded once when the grant ended (Expired or Revoked). gatehouse audit --grant NAME prints the same digest while the log is intact.',
+      pattern: '^[0-9a-f]{64}$',
+    })),
   },
   { description: 'Observed state of the SupportGrant.' },
 );

@@ -169,6 +169,23 @@ export type WorkspaceSpec = Static<typeof WorkspaceSpecSchema>;
 export const WorkspacePhaseValues = ['Ready', 'Failed', 'Terminating'] as const;
 export type WorkspacePhase = (typeof WorkspacePhaseValues)[number];
 
+const FindingCount = (description: string) => Type.Integer({ description, minimum: 0 });
+
+export const AccessReviewStatusSchema = Type.Object(
+  {
+    lastReviewedAt: Timestamp({ description: 'When the operator last ran the access review of this workspace.' }),
+    findings: Type.Integer({ description: 'Findings that ask for a change, all kinds together. Run gatehouse review --workspace ID for the detail.', minimum: 0 }),
+    inactiveMembers: FindingCount('Members who have not logged in within spec.accessReview.inactivityThreshold.'),
+    invitationsNotAccepted: FindingCount('Invitations sent and never accepted.'),
+    expiredStillDeclared: FindingCount('Members whose access ended but who are still declared.'),
+    tooManyAdmins: FindingCount('1 when the workspace has more administrators than spec.admins.max, else 0.'),
+    unusedPrivileges: FindingCount('Members who used less than their role allows in the review period, with a smaller role that would do.'),
+    supportGrants: FindingCount('SupportGrants in the review period (listed for the record, not findings).'),
+  },
+  { description: 'A summary of the last access review the operator ran; gatehouse review --workspace ID gives the detail.' },
+);
+export type AccessReviewStatus = Static<typeof AccessReviewStatusSchema>;
+
 export const WorkspaceStatusSchema = Type.Object(
   {
     observedGeneration: Type.Optional(ObservedGeneration()),
@@ -178,6 +195,7 @@ export const WorkspaceStatusSchema = Type.Object(
     adminCount: Type.Optional(Type.Integer({ description: 'Members with an administrative role.', minimum: 0 })),
     activeSupportGrants: Type.Optional(Type.Integer({ description: 'SupportGrants in effect now.', minimum: 0 })),
     nextReviewAt: Type.Optional(Timestamp({ description: 'When the next access review is due.' })),
+    accessReview: Type.Optional(AccessReviewStatusSchema),
   },
   { description: 'Observed state of the Workspace.' },
 );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reviewAccess, reviewWorkspace, suggestSmallerRole, type ReviewMemberInput, type ReviewWorkspaceInput } from './review.js';
+import { reviewAccess, reviewCounts, reviewWorkspace, suggestSmallerRole, type ReviewMemberInput, type ReviewWorkspaceInput } from './review.js';
 
 const DAY = 86_400_000;
 const AT = Date.parse('2026-06-29T00:00:00.000Z');
@@ -98,5 +98,31 @@ describe('reviewWorkspace', () => {
 describe('suggestSmallerRole', () => {
   it('suggests nothing when no smaller role covers the use', () => {
     expect(suggestSmallerRole(aWorkspace([]), new Set(['view-dashboard', 'create-segment']), new Set(['view-dashboard', 'create-segment']))).toBeNull();
+  });
+});
+
+describe('reviewCounts', () => {
+  it.each([
+    { name: 'nothing to report', members: [aMember('a@x')], over: {}, want: {} },
+    { name: 'an inactive member', members: [aMember('a@x', { lastLoginAt: AT - 31 * DAY })], over: {}, want: { findings: 1, inactiveMembers: 1 } },
+    {
+      name: 'an invitation and an ended member',
+      members: [aMember('a@x', { acceptedAt: undefined, invitation: { state: 'Waiting', sentAt: AT - 2 * DAY, expiresAt: AT + 5 * DAY } }), aMember('b@x', { expiresAt: AT - DAY })],
+      over: {},
+      want: { findings: 2, invitationsNotAccepted: 1, expiredStillDeclared: 1 },
+    },
+    { name: 'too many admins', members: [aMember('a@x', { roleId: 'admin', used: new Map([['view-dashboard', AT - DAY], ['create-segment', AT - DAY], ['update-team-members', AT - DAY]]) }), aMember('b@x', { roleId: 'admin', used: new Map([['view-dashboard', AT - DAY], ['create-segment', AT - DAY], ['update-team-members', AT - DAY]]) })], over: {}, want: { findings: 1, tooManyAdmins: 1 } },
+    { name: 'an editor who only viewed', members: [aMember('a@x', { roleId: 'editor' })], over: {}, want: { findings: 1, unusedPrivileges: 1 } },
+  ])('$name', ({ members, over, want }) => {
+    expect(reviewCounts(reviewWorkspace(aWorkspace(members, over), AT))).toEqual({
+      findings: 0,
+      inactiveMembers: 0,
+      invitationsNotAccepted: 0,
+      expiredStillDeclared: 0,
+      tooManyAdmins: 0,
+      unusedPrivileges: 0,
+      supportGrants: 0,
+      ...want,
+    });
   });
 });

@@ -218,3 +218,27 @@ export function reviewAccess(workspaces: readonly ReviewWorkspaceInput[], at: nu
     },
   };
 }
+
+/** The counts per finding kind the operator keeps in Workspace status (status.accessReview). */
+export interface ReviewCounts {
+  findings: number;
+  inactiveMembers: number;
+  invitationsNotAccepted: number;
+  expiredStillDeclared: number;
+  tooManyAdmins: number;
+  unusedPrivileges: number;
+  supportGrants: number;
+}
+
+export function reviewCounts(review: WorkspaceReview): ReviewCounts {
+  return {
+    findings: review.findings,
+    inactiveMembers: review.inactiveMembers.length,
+    invitationsNotAccepted: review.invitationsNotAccepted.length,
+    expiredStillDeclared: review.expiredStillDeclared.length,
+    tooManyAdmins: review.admins.overLimit ? 1 : 0,
+    // As counted in findings: only those a smaller role would serve.
+    unusedPrivileges: review.unusedPrivileges.filter((u) => u.suggestedRole !== null).length,
+    supportGrants: review.supportGrants.length,
+  };
+}

@@ -8,6 +8,9 @@ import type { LeadershipToken, Store } from '../../store/index.js';
 import { auditCheckpoint } from '../../store/audit.js';
 import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
+import { gatherReview } from '../../review/gather.js';
+import { gatherGrantEvidence } from '../../review/grant-evidence.js';
+import { reviewWorkspace, type WorkspaceReview } from '../../review/review.js';
 import {
   EngineError,
   type AccessEngine,
@@ -174,6 +177,26 @@ export class StoreEngine implements AccessEngine {
         });
       }
       return changes;
+    } catch (err) {
+      throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** The pure review (src/review) over one workspace's rows, gathered in bulk. */
+  async reviewWorkspace(workspaceId: string, at: Date): Promise<WorkspaceReview | undefined> {
+    try {
+      this.gate?.check();
+      const [input] = await gatherReview(this.store.db, { dialect: this.store.dialect, workspaceId, at });
+      return input === undefined ? undefined : reviewWorkspace(input, at.getTime());
+    } catch (err) {
+      throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  async grantEvidenceDigest(ref: ObjectRef): Promise<string | undefined> {
+    try {
+      this.gate?.check();
+      return (await gatherGrantEvidence(this.store.db, ref.name, ref.namespace))?.digest;
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
     }

@@ -8,6 +8,7 @@ import type { ObjectState, SyncScope } from '../../reconcile/types.js';
 import type { ObjectIndex, Violation } from '../../rules/types.js';
 import type { LeadershipToken } from '../../store/fence.js';
 import type { AuditCheckpoint } from '../../store/audit-key.js';
+import type { WorkspaceReview } from '../../review/review.js';
 
 export type { ObjectState, SyncScope };
 
@@ -65,6 +66,17 @@ export interface AccessEngine {
    * operator sets it on becoming leader); a write after a newer leader's fails.
    */
   setLeadership?(token: LeadershipToken | undefined): void;
+  /**
+   * Optional: the access review of one workspace (by its workspaceId) over
+   * what the store holds at `at`; undefined when the store has no such
+   * workspace. Without it the operator keeps no review in Workspace status.
+   */
+  reviewWorkspace?(workspaceId: string, at: Date): Promise<WorkspaceReview | undefined>;
+  /**
+   * Optional: the evidence digest of a SupportGrant (SHA-256 over the chain
+   * hashes of its audit entries); undefined when the log holds none.
+   */
+  grantEvidenceDigest?(ref: ObjectRef): Promise<string | undefined>;
   /** Throws when the store cannot be reached (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -8,7 +8,8 @@
 // go out in parallel and the engine syncs them in one store transaction.
 // Should that transaction fail, each object is tried on its own so one bad
 // object cannot hold the others back.
-import { FIELD_MANAGER, STORE_FINALIZER, formatRef, type GatehouseObject, type ObjectRef } from '../../model/index.js';
+import { FIELD_MANAGER, STORE_FINALIZER, formatRef, workspacePolicy, type AccessReviewStatus, type GatehouseObject, type ObjectRef } from '../../model/index.js';
+import { reviewCounts } from '../../review/review.js';
 import type { Violation } from '../../rules/types.js';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
@@ -20,10 +21,14 @@ import type { AuditCheckpoint } from '../../store/audit-key.js';
 import type { AccessEngine, EngineSyncResult, ObjectState } from './engine-port.js';
 import type { EventRecorder } from './events.js';
 import {
+  accessReviewDue,
+  accessReviewEvent,
   ConditionTypes,
   ControllerReasons,
   deepEqual,
   desiredStatus,
+  grantEnded,
+  type StatusInput,
   statusMergePatch,
   transitionEvents,
   type Status,
@@ -180,7 +185,8 @@ export class Reconciler {
   async #finishSync(object: CachedObject, ref: ObjectRef, result: EngineSyncResult, storeChanged: boolean, at: Date): Promise<Result> {
     const state = result.states.find((s) => sameRef(s.ref, ref));
     const violations = result.violations.filter((v) => sameRef(v.object, ref));
-    const next = desiredStatus({ object, violations, at, ...(state ? { state } : {}) });
+    const { failed, ...periodic } = await this.#periodic(object, ref, state, at);
+    const next = desiredStatus({ object, violations, at, ...(state ? { state } : {}), ...periodic });
     const before = object.status as Status | undefined;
     let written: boolean;
     try {
@@ -205,12 +211,18 @@ export class Reconciler {
     // Its Workspace (and a Member's Role) count what changed.
     if (storeChanged && object.kind !== 'Workspace') this.#o.enqueue(this.#dependentsOf(object));
 
+    if (failed !== undefined) return { type: 'error', err: failed };
     if (state !== undefined && DEPENDENCY_REASONS.has(state.reason)) {
       return { type: 'requeueAfter', ms: this.#o.dependencyRetryMs ?? 2000 };
     }
     let nextChangeAt = result.nextChangeAtByRef.get(refKey(ref));
     // A batch of one: the engine's own figure is exact.
     if (result.states.length === 1 && result.nextChangeAt !== undefined) nextChangeAt = result.nextChangeAt;
+    // The next access review is a time to come back too (never polled for).
+    const reviewAt = periodic.accessReview !== undefined ? new Date(periodic.accessReview.nextReviewAt) : undefined;
+    if (reviewAt !== undefined && (nextChangeAt === undefined || reviewAt < nextChangeAt)) {
+      return { type: 'requeueAfter', ms: Math.max(1, reviewAt.getTime() - this.#o.clock.now().getTime()) };
+    }
     if (nextChangeAt !== undefined) {
       const ms = Math.max(1, nextChangeAt.getTime() - this.#o.clock.now().getTime());
       return { type: 'requeueAfter', ms, expiryAt: nextChangeAt };
@@ -218,6 +230,48 @@ export class Reconciler {
     const errors = violations.filter((v) => v.severity === 'error');
     if (errors.length > 0) return { type: 'terminal', reason: (errors[0] as Violation).ruleId };
     return { type: 'done' };
+  }
+
+  /**
+   * What status records besides the engine's state: a Workspace's access
+   * review, run when due, and an ended SupportGrant's evidence digest,
+   * computed once. A failure keeps what status said and is retried with backoff.
+   */
+  async #periodic(
+    object: CachedObject,
+    ref: ObjectRef,
+    state: ObjectState | undefined,
+    at: Date,
+  ): Promise<Pick<StatusInput, 'accessReview' | 'evidenceDigest'> & { failed?: unknown }> {
+    const engine = this.#o.engine;
+    const current = (object.status ?? {}) as Status;
+    if (state === undefined || !state.inStore) return {};
+    if (object.kind === 'Workspace' && engine.reviewWorkspace !== undefined) {
+      const intervalMs = workspacePolicy(object).accessReviewIntervalMs;
+      let summary = current.accessReview as AccessReviewStatus | undefined;
+      let failed: unknown;
+      if (accessReviewDue(summary, intervalMs, at)) {
+        try {
+          const review = await engine.reviewWorkspace(object.spec.workspaceId, at);
+          if (review !== undefined) summary = { lastReviewedAt: at.toISOString(), ...reviewCounts(review) };
+          this.#o.log.info({ ...logRef(ref), findings: review?.findings }, 'access review ran');
+        } catch (err) {
+          failed = err;
+        }
+      }
+      const out = failed !== undefined ? { failed } : {};
+      if (summary === undefined) return out;
+      return { ...out, accessReview: { summary, nextReviewAt: new Date(Date.parse(summary.lastReviewedAt) + intervalMs).toISOString() } };
+    }
+    if (object.kind === 'SupportGrant' && grantEnded(state.phase) && current.evidenceDigest === undefined && engine.grantEvidenceDigest !== undefined) {
+      try {
+        const digest = await engine.grantEvidenceDigest(ref);
+        return digest !== undefined ? { evidenceDigest: digest } : {};
+      } catch (err) {
+        return { failed: err };
+      }
+    }
+    return {};
   }
 
   /** The engine's context for a batch: every Workspace and everything in the batch's workspaces. */
@@ -346,6 +400,8 @@ export class Reconciler {
     );
     this.#o.cache.informers[ref.kind].observe(patched);
     for (const event of transitionEvents(ref.kind, before, next, violations)) this.#o.events.record(patched, event, 'Reconcile');
+    const review = object.kind === 'Workspace' ? accessReviewEvent(object.spec.workspaceId, before, next) : undefined;
+    if (review !== undefined) this.#o.events.record(patched, review, 'AccessReview');
     return true;
   }
 

@@ -3,6 +3,7 @@
 // the old status and the new one becomes events. Pure: no I/O, time passed in.
 import {
   setCondition,
+  type AccessReviewStatus,
   type Condition,
   type ConditionStatus,
   type GatehouseObject,
@@ -34,6 +35,10 @@ export const ControllerReasons = {
   Pending: 'Pending',
   /** Event: a signed checkpoint of the audit log's head (docs/security.md). */
   AuditCheckpoint: 'AuditCheckpoint',
+  /** Event: the periodic access review found something to change. */
+  AccessReviewFindings: 'AccessReviewFindings',
+  /** Event: the periodic access review found nothing to change. */
+  AccessReviewPassed: 'AccessReviewPassed',
 } as const;
 
 /** Rules whose violation means two objects claim one store row. */
@@ -59,6 +64,46 @@ export interface StatusInput {
   failure?: { reason: string; message: string };
   /** The object is being deleted. */
   terminating?: boolean;
+  /** A Workspace's last access review and when the next is due. */
+  accessReview?: { summary: AccessReviewStatus; nextReviewAt: string };
+  /** A SupportGrant's evidence digest, for when it has ended (kept once recorded). */
+  evidenceDigest?: string;
+}
+
+/** Whether a Workspace's access review is due at `at`: never run, or run `intervalMs` ago or more. */
+export function accessReviewDue(last: AccessReviewStatus | undefined, intervalMs: number, at: Date): boolean {
+  return last === undefined || Date.parse(last.lastReviewedAt) + intervalMs <= at.getTime();
+}
+
+/** A SupportGrant phase after which nothing more happens under it: its evidence is recorded then. */
+export function grantEnded(phase: string | undefined): boolean {
+  return phase === 'Expired' || phase === 'Revoked';
+}
+
+/** The Event for an access review that just ran (a new lastReviewedAt); none otherwise. */
+export function accessReviewEvent(workspaceId: string, before: Status | undefined, after: Status): EventSpec | undefined {
+  const last = after.accessReview as AccessReviewStatus | undefined;
+  if (last === undefined || last.lastReviewedAt === (before?.accessReview as AccessReviewStatus | undefined)?.lastReviewedAt) return undefined;
+  const next = typeof after.nextReviewAt === 'string' ? ` The next review is due at ${after.nextReviewAt}.` : '';
+  if (last.findings === 0) {
+    return { type: 'Normal', reason: ControllerReasons.AccessReviewPassed, note: `The access review found nothing to change.${next}` };
+  }
+  const parts = (
+    [
+      ['inactive member', last.inactiveMembers],
+      ['invitation not accepted', last.invitationsNotAccepted],
+      ['ended access still declared', last.expiredStillDeclared],
+      ['admin limit exceeded', last.tooManyAdmins],
+      ['unused privileges', last.unusedPrivileges],
+    ] as const
+  )
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `${n} ${what}`);
+  return {
+    type: 'Warning',
+    reason: ControllerReasons.AccessReviewFindings,
+    note: `The access review found ${last.findings} finding${last.findings === 1 ? '' : 's'} (${parts.join(', ')}); run gatehouse review --workspace ${workspaceId} for the detail and fix them in Git.${next}`,
+  };
 }
 
 const MAX_MESSAGE = 32_000;
@@ -90,7 +135,7 @@ interface ConditionValue {
 
 /** Computes the status an object should have. Conditions keep their lastTransitionTime when their status holds. */
 export function desiredStatus(input: StatusInput): Status {
-  const { object, state, violations, at, failure, terminating } = input;
+  const { object, state, violations, at, failure, terminating, accessReview, evidenceDigest } = input;
   const current = (object.status ?? {}) as Status;
   const generation = object.metadata.generation;
   const errors = violations.filter((v) => v.severity === 'error');
@@ -214,11 +259,15 @@ export function desiredStatus(input: StatusInput): Status {
         copy('startsAt', state.startsAt);
         copy('endsAt', state.endsAt);
         copy('revokedAt', state.revokedAt);
+        // Recorded once: later entries (a refused request under the ended grant) do not change it.
+        if (grantEnded(phase)) copy('evidenceDigest', typeof current.evidenceDigest === 'string' ? current.evidenceDigest : evidenceDigest);
         break;
       case 'Workspace':
         copy('memberCount', state.memberCount);
         copy('adminCount', state.adminCount);
         copy('activeSupportGrants', state.activeSupportGrants);
+        copy('nextReviewAt', accessReview?.nextReviewAt);
+        copy('accessReview', accessReview?.summary);
         break;
       case 'Role':
         copy('memberCount', state.memberCount);
