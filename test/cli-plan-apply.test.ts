@@ -1,40 +1,14 @@
 // gatehouse plan, apply, get and audit as real processes against a temporary
 // SQLite file: output, exit codes, --detailed-exitcode, refusals.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { GatehouseObject } from '../src/model/kinds.js';
 import { aMember, aRole, aWorkspace } from '../src/rules/testing/builders.js';
 import { openStore } from '../src/store/store.js';
-
-const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function gatehouse(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsx, main, ...args], {
-      env: { ...process.env, GATEHOUSE_STORE: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { gatehouse } from './support/cli.js';
 
 const AT = '2026-06-01T00:00:00Z';
 let dir: string;

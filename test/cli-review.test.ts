@@ -1,12 +1,9 @@
 // gatehouse review as a real process on a store written by gatehouse apply:
 // what the review finds from logins, recorded decisions and support decisions,
 // with the file and line of what to delete from Git, in JSON and markdown.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { acceptInvitation, recordLogin, takeInvitationsToDeliver } from '../src/app/index.js';
@@ -17,21 +14,7 @@ import { aMember, aSupportGrant, aWorkspace } from '../src/rules/testing/builder
 import { openStore } from '../src/store/store.js';
 import { ManualClock } from '../src/util/clock.js';
 import { grantEvidenceDigest } from '../src/review/grant-evidence.js';
-
-const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-function gatehouse(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsx, main, ...args], { env: { ...process.env, GATEHOUSE_STORE: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { gatehouse } from './support/cli.js';
 
 const T0 = '2026-06-01T00:00:00.000Z';
 const day = (n: number) => new Date(Date.parse(T0) + n * 86_400_000);

@@ -1,30 +1,13 @@
 // The adopter's path, as real processes on a fresh SQLite file per case:
 // `gatehouse apply` on day 1, an edit, then plan/apply/validate --store later.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { GatehouseObject } from '../src/model/kinds.js';
 import { aMember, anAdmin, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
-
-const tsx = createRequire(import.meta.url).resolve('tsx/cli');
-const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-function gatehouse(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsx, main, ...args], { env: { ...process.env, GATEHOUSE_STORE: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { gatehouse } from './support/cli.js';
 
 let dir: string;
 let store: string;
