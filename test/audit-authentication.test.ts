@@ -143,14 +143,17 @@ forEachDialect('audit authentication', (dialect) => {
     expect(again.auditCheckpoint).toBeUndefined();
   });
 
-  it.skipIf(dialect.name !== 'postgres')('[PostgreSQL only] finding 1: PostgreSQL refuses UPDATE, DELETE and TRUNCATE of audit rows', async () => {
+  // PostgreSQL only: SQLite has no roles or triggers of this kind, so these are not registered there.
+  const itOnPostgres = dialect.name === 'postgres' ? it : () => undefined;
+
+  itOnPostgres('[PostgreSQL only] finding 1: PostgreSQL refuses UPDATE, DELETE and TRUNCATE of audit rows', async () => {
     await expect(store.db.updateTable('audit_log').set({ actor: 'x' }).where('seq', '=', 1).execute()).rejects.toThrow(/append-only: UPDATE/);
     await expect(store.db.deleteFrom('audit_log').where('seq', '=', 1).execute()).rejects.toThrow(/append-only: DELETE/);
     await expect(sql`truncate audit_log`.execute(store.db)).rejects.toThrow(/append-only: TRUNCATE/);
     expect(await verifyAuditChain(store.db, { keys })).toMatchObject({ ok: true });
   });
 
-  it.skipIf(dialect.name !== 'postgres')('[PostgreSQL only] finding 1: a SELECT-only role verifies the log', async () => {
+  itOnPostgres('[PostgreSQL only] finding 1: a SELECT-only role verifies the log', async () => {
     const reader = `reader_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Client({ connectionString: dsn });
     await admin.connect();
