@@ -7,24 +7,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { aMember, aWorkspace } from '../src/rules/testing/builders.js';
 import { startDecisionApi, type DecisionApiHarness } from './support/decision-api.js';
 import { dialects } from './support/stores.js';
+import { seededPicker } from './support/random.js';
 
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
-  return { next, int, pick };
-}
 
 const SEED = 20261130;
 const CASES = 600;
-const rng = random(SEED);
+const rng = seededPicker(SEED);
 
 function aValue(depth = 0): unknown {
   switch (rng.int(depth > 2 ? 6 : 8)) {

@@ -11,31 +11,17 @@ import { checkDeletion, checkObject, checkObjects, createObjectIndex, type Viola
 import { aMember, anAdmin, aRole, aSupportGrant, aWorkspace, CERT_VALID_2025_TO_2035 } from '../src/rules/testing/builders.js';
 import { parseSource } from '../src/source/load.js';
 import { validateLoaded } from '../src/source/validate.js';
+import { seededPicker, type SeededPicker } from './support/random.js';
 
 const AT = new Date('2026-06-01T00:00:00Z');
 const profile = getDefaultProfile();
 
-/** mulberry32: a tiny, good-enough seeded generator. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
-  return { next, int, pick };
-}
-type Random = ReturnType<typeof random>;
 
 const KEYS = ['apiVersion', 'kind', 'metadata', 'name', 'namespace', 'spec', 'workspaceRef', 'email', 'role', 'permissions', 'expiresAt', 'duration', 'endsAt', 'startsAt', 'grantee', 'agents', 'scope', 'memberRef', 'sso', 'saml', 'ipAllowlist', 'admins', 'min', 'max', 'supportAccess', 'status', 'items', 'x'];
 const STRINGS = ['', ' ', 'gatehouse.dev/v1alpha1', 'gatehouse.dev/v2', 'Workspace', 'Role', 'Member', 'SupportGrant', 'List', 'acme', 'admin', 'viewer', 'a@b.c', '168h', '0s', '-1h', '2026-01-01T00:00:00Z', '2026-02-30T25:61:00Z', '10.0.0.0/8', '::/0', 'https://x', 'http://', '-----BEGIN CERTIFICATE-----', 'ünïcødé', '\u0000', 'a'.repeat(3000)];
 
 /** A random JSON-like value, with a bias towards Gatehouse-shaped keys and values. */
-function randomValue(r: Random, depth: number): unknown {
+function randomValue(r: SeededPicker, depth: number): unknown {
   const choice = r.int(depth > 3 ? 6 : 9);
   switch (choice) {
     case 0:
@@ -59,7 +45,7 @@ function randomValue(r: Random, depth: number): unknown {
 }
 
 /** A document that looks like a Gatehouse object at the top and is random below. */
-function randomDocument(r: Random): unknown {
+function randomDocument(r: SeededPicker): unknown {
   const doc: Record<string, unknown> = {
     apiVersion: r.next() < 0.8 ? 'gatehouse.dev/v1alpha1' : randomValue(r, 3),
     kind: r.next() < 0.8 ? r.pick(['Workspace', 'Role', 'Member', 'SupportGrant']) : randomValue(r, 3),
@@ -102,7 +88,7 @@ const exampleTexts = (() => {
 
 describe('malformed input never throws', () => {
   it('random documents', () => {
-    const r = random(1);
+    const r = seededPicker(1);
     for (let i = 0; i < 300; i += 1) {
       const docs = Array.from({ length: 1 + r.int(4) }, () => randomDocument(r));
       const text = docs.map((d) => stringify(d)).join('---\n');
@@ -111,7 +97,7 @@ describe('malformed input never throws', () => {
   });
 
   it('random objects handed straight to the rules', () => {
-    const r = random(2);
+    const r = seededPicker(2);
     for (let i = 0; i < 300; i += 1) {
       const objects = Array.from({ length: 1 + r.int(6) }, () => randomDocument(r)) as GatehouseObject[];
       expect(() => assertWellFormed(checkObjects(objects, { at: AT, profile })), `seed 2, case ${i}`).not.toThrow();
@@ -124,7 +110,7 @@ describe('malformed input never throws', () => {
   });
 
   it('truncated and mangled example files', () => {
-    const r = random(3);
+    const r = seededPicker(3);
     const junk = ['\t', ':', '- ', '"', "'", '{', '}', '[', ']', '&a ', '*a', '!!binary ', '%', '\n', '  ', '#', '|', '>', '?', '\u00ff', '\ufeff'];
     for (let i = 0; i < 400; i += 1) {
       let text = r.pick(exampleTexts);

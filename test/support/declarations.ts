@@ -4,18 +4,7 @@
 import type { GatehouseObject } from '../../src/model/kinds.js';
 import type { Member } from '../../src/model/member.js';
 import { aMember, aRole, aSupportGrant, aWorkspace } from '../../src/rules/testing/builders.js';
-
-/** A small, fast, seeded PRNG (mulberry32): the same seed gives the same declaration. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './random.js';
 
 export interface RegularDeclaration {
   workspaces: number;
