@@ -2,7 +2,7 @@
 // under a key the identity store never holds (a mounted Secret, a file or an
 // environment variable), so whoever can write to the database can still
 // delete or rewrite rows but cannot make a rewritten log verify.
-// docs/adr/0011-audit-authentication.md says why HMAC and how rotation works.
+// docs/adr/0010-audit-authentication.md says why HMAC and how rotation works.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { errorMessage } from '../util/errors.js';

@@ -259,7 +259,7 @@ export const MIGRATIONS: readonly StoreMigration[] = [
     // switching support access off. Only the first may not be undone in the
     // spec (RevokedGrantReinstated); null on grants revoked before this version.
     // And the leadership fence: the term of the operator that wrote last, so a
-    // deposed leader's write is refused (docs/adr/0010-leadership-fencing.md).
+    // deposed leader's write is refused (docs/adr/0009-leadership-fencing.md).
     async up(trx, dialect) {
       const db = trx as unknown as AnyDb;
       const t = columnTypes(dialect);
