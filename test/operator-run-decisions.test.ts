@@ -1,7 +1,6 @@
 // `gatehouse run --decisions-listen`: the decision API served beside the operator, on its store.
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
@@ -9,6 +8,8 @@ import { runOperatorCommand } from '../src/cli/commands/run.js';
 import { createApiToken } from '../src/http/tokens.js';
 import { openStore } from '../src/store/store.js';
 import { FakeApiServer } from './support/fake-apiserver/index.js';
+import { freePort } from './support/postgres.js';
+import { runOptions } from './support/run-options.js';
 
 let dir: string | undefined;
 let fake: FakeApiServer | undefined;
@@ -16,17 +17,6 @@ afterEach(async () => {
   await fake?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 it('serves the decision API beside the operator and stops it on SIGTERM', async () => {
   fake = await FakeApiServer.start();
@@ -40,25 +30,14 @@ it('serves the decision API beside the operator and stops it on SIGTERM', async 
   const port = await freePort();
   const signals = new EventEmitter();
   const running = runOperatorCommand(
-    {
-      namespace: [],
+    runOptions({
       workers: '2',
-      resyncPeriod: '600s',
-      storePollInterval: '3s',
       leaderElect: false,
-      leaseName: 'gatehouse-operator',
-      leaseDuration: '15s',
-      renewDeadline: '10s',
-      retryPeriod: '2s',
-      probeListen: '',
-      metricsListen: '',
-      logLevel: 'silent',
-      webhook: false,
       kubeconfig,
       store: storePath,
       decisionsListen: `127.0.0.1:${port}`,
       decisionsRateLimit: '0',
-    },
+    }),
     signals,
   );
   const url = `http://127.0.0.1:${port}`;

@@ -1,29 +1,16 @@
 // `gatehouse run`: flags, and a run in this process stopped by a signal.
 import { EventEmitter } from 'node:events';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { runOperatorCommand, type RunOptions } from '../src/cli/commands/run.js';
+import { runOperatorCommand } from '../src/cli/commands/run.js';
 import { FakeApiServer } from './support/fake-apiserver/index.js';
+import { freePort } from './support/postgres.js';
+import { runOptions } from './support/run-options.js';
 
-const defaults: RunOptions = {
-  namespace: [],
-  workers: '4',
-  resyncPeriod: '600s',
-  storePollInterval: '3s',
-  leaderElect: true,
-  leaseName: 'gatehouse-operator',
-  leaseDuration: '15s',
-  renewDeadline: '10s',
-  retryPeriod: '2s',
-  probeListen: '',
-  metricsListen: '',
-  logLevel: 'silent',
-  webhook: false,
-};
+const defaults = runOptions();
 
 describe('gatehouse run', () => {
   let dir: string | undefined;
@@ -112,14 +99,3 @@ describe('gatehouse run', () => {
     signals.removeAllListeners();
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}

@@ -12,11 +12,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runOperatorCommand, type RunOptions } from '../src/cli/commands/run.js';
+import { runOperatorCommand } from '../src/cli/commands/run.js';
 import { sql } from 'kysely';
 import { openStore, POSTGRES_TIMEOUTS } from '../src/store/store.js';
 import { FakeApiServer } from './support/fake-apiserver/index.js';
 import { createDatabase, createSchema, freePort, startPostgres, type PostgresServer } from './support/postgres.js';
+import { runOptions } from './support/run-options.js';
 
 const tsx = createRequire(import.meta.url).resolve('tsx/cli');
 const worker = fileURLToPath(new URL('./support/pg-fault-worker.ts', import.meta.url));
@@ -123,23 +124,7 @@ describe.skipIf(skip !== undefined)(`PostgreSQL connection loss${skip !== undefi
       const probePort = await freePort();
       const signals = new EventEmitter();
       await server.pause?.();
-      const options: RunOptions = {
-        namespace: [],
-        workers: '2',
-        resyncPeriod: '600s',
-        storePollInterval: '3s',
-        leaderElect: false,
-        leaseName: 'gatehouse-operator',
-        leaseDuration: '15s',
-        renewDeadline: '10s',
-        retryPeriod: '2s',
-        probeListen: `127.0.0.1:${probePort}`,
-        metricsListen: '',
-        logLevel: 'silent',
-        webhook: false,
-        kubeconfig,
-        store: server.url,
-      };
+      const options = runOptions({ workers: '2', leaderElect: false, probeListen: `127.0.0.1:${probePort}`, kubeconfig, store: server.url });
       const running = runOperatorCommand(options, signals);
       let stopped = false;
       running.finally(() => (stopped = true)).catch(() => undefined);
@@ -187,25 +172,16 @@ describe.skipIf(skip !== undefined)(`PostgreSQL connection loss${skip !== undefi
       const signals = new EventEmitter();
       await server.pause?.();
       const running = runOperatorCommand(
-        {
-          namespace: [],
+        runOptions({
           workers: '2',
-          resyncPeriod: '600s',
-          storePollInterval: '3s',
           leaderElect: false,
-          leaseName: 'gatehouse-operator',
-          leaseDuration: '15s',
-          renewDeadline: '10s',
-          retryPeriod: '2s',
           probeListen: `127.0.0.1:${probePort}`,
-          metricsListen: '',
-          logLevel: 'silent',
           kubeconfig,
           store: server.url,
           webhook: true,
           webhookListen: `127.0.0.1:${webhookPort}`,
           webhookUrl: `https://127.0.0.1:${webhookPort}/validate`,
-        },
+        }),
         signals,
       );
       let stopped = false;
