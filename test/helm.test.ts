@@ -165,7 +165,7 @@ describe.skipIf(helm === undefined)(title, () => {
       const webhook = vwc.webhooks[0];
       expect(webhook).toMatchObject({
         admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
+        sideEffects: 'NoneOnDryRun',
         failurePolicy: 'Fail',
         timeoutSeconds: 5,
         clientConfig: { service: { name: 'gatehouse-webhook', namespace: NAMESPACE, port: 443 } },

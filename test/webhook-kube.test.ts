@@ -324,7 +324,7 @@ describe('development mode: --webhook-url', () => {
         name: 'validate.gatehouse.dev',
         clientConfig: { url: 'https://127.0.0.1:0/validate' },
         failurePolicy: 'Fail',
-        sideEffects: 'None',
+        sideEffects: 'NoneOnDryRun',
         timeoutSeconds: 5,
         admissionReviewVersions: ['v1'],
         rules: [{ apiGroups: ['gatehouse.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['workspaces', 'roles', 'members', 'supportgrants'] }],

@@ -31,8 +31,8 @@ export interface SyncOptions {
   at: Date;
   /** Who applies: `cli:alice`, `operator`. Recorded in the audit log and as the invitations' sender. */
   actor: string;
-  /** Who made the change to one object (the operator: the Kubernetes user), recorded instead of `actor`. */
-  actorOf?: (ref: ObjectRef) => string | undefined;
+  /** Who made the change to one object (the operator: the Kubernetes user), recorded instead of `actor`; `uid`: the row owner's. */
+  actorOf?: (ref: ObjectRef, uid?: string) => string | undefined;
   scope: SyncScope;
   profile: Profile;
   /** Plan and report without writing. */

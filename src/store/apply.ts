@@ -27,8 +27,12 @@ import type { Database, MembersTable, RolesTable, SupportGrantsTable, Workspaces
 export interface ApplyContext {
   at: Date;
   actor: string;
-  /** Who made the change to one object, when known (recorded instead of `actor`). */
-  actorOf?: (ref: ObjectRef) => string | undefined;
+  /**
+   * Who made the change to one object, when known (recorded instead of
+   * `actor`); `uid` is the uid of the object that owns the row, so a deletion
+   * is matched to the claim on that object and not on an older namesake.
+   */
+  actorOf?: (ref: ObjectRef, uid?: string) => string | undefined;
   /** Signs the audit entries (absent: entries carry no MAC). */
   auditKeys?: AuditKeyring;
   /** Called as groups of actions finish (the CLI shows progress with it). */
@@ -255,7 +259,7 @@ function auditEntryFor(action: PlanAction, ctx: ApplyContext): AuditEntryInput {
         };
   return {
     at: ctx.at.toISOString(),
-    actor: (action.object !== undefined ? ctx.actorOf?.(action.object) : undefined) ?? ctx.actor,
+    actor: (action.object !== undefined ? ctx.actorOf?.(action.object, action.source?.uid) : undefined) ?? ctx.actor,
     action: `${target}.${action.op}`,
     ...(object !== undefined ? { object } : {}),
     ...(action.workspaceId !== undefined ? { workspaceId: action.workspaceId } : {}),

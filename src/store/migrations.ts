@@ -357,6 +357,31 @@ export const MIGRATIONS: readonly StoreMigration[] = [
       }
     },
   },
+  {
+    version: 7,
+    name: 'deletion-claims',
+    // Who deleted an object in the cluster, as the validating webhook admitted
+    // the DELETE: no annotation can be stamped on a delete, so the claim waits
+    // here, keyed by the object's uid, until the operator removes its rows and
+    // names the user in the audit entry (docs/adr/0014-who-deleted.md).
+    async up(trx, dialect) {
+      const db = trx as unknown as AnyDb;
+      const t = columnTypes(dialect);
+      await db.schema
+        .createTable('deletion_claims')
+        .addColumn('object_uid', 'text', (c) => c.notNull())
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('namespace', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('claimed_at', t.timestamp, (c) => c.notNull())
+        .addPrimaryKeyConstraint('deletion_claims_pk', ['object_uid', 'username'])
+        .$call(withoutRowid(dialect))
+        .execute();
+      await db.schema.createIndex('deletion_claims_by_object').on('deletion_claims').columns(['kind', 'namespace', 'name']).execute();
+      await db.schema.createIndex('deletion_claims_by_time').on('deletion_claims').column('claimed_at').execute();
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

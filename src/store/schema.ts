@@ -254,6 +254,17 @@ export interface SamlAssertionsSeenTable {
   expires_at: TimestampColumn;
 }
 
+/** A DELETE the validating webhook admitted: who asked to delete which object (by uid). */
+export interface DeletionClaimsTable {
+  object_uid: string;
+  /** The Kubernetes user of the admission request. */
+  username: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  claimed_at: TimestampColumn;
+}
+
 export interface Database {
   gatehouse_schema_migrations: SchemaMigrationsTable;
   permissions: PermissionsTable;
@@ -271,6 +282,7 @@ export interface Database {
   permission_usage: PermissionUsageTable;
   saml_assertions_seen: SamlAssertionsSeenTable;
   audit_personal: AuditPersonalTable;
+  deletion_claims: DeletionClaimsTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;

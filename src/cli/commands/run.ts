@@ -13,7 +13,7 @@ import { DurationFormatError, parseDuration } from '../../model/duration.js';
 import { openStore, redactDsn, storeDsnFrom } from '../../store/index.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
-import { registerWebhookFlags, startAdmissionWebhook, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
+import { registerWebhookFlags, startAdmissionWebhook, storeDeletionClaimRecorder, webhookOptionsFromFlags, type AdmissionWebhook, type WebhookFlags } from '../../kube/webhook/index.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 import { runDecisionApi, type RunningDecisionApi } from '../../http/index.js';
 import { DEFAULT_RATE_LIMIT_PER_SECOND } from '../../http/server.js';
@@ -212,6 +212,8 @@ export async function runOperatorCommand(options: RunOptions, signals: NodeJS.Ev
           kubeConfig,
           logger: log.child({ component: 'webhook' }),
           registry: operator.metrics.registry,
+          // Who deleted an object, for the audit log; best effort, never a gate.
+          deletionClaims: storeDeletionClaimRecorder(store, preparer),
         });
         log.info({ url: webhook.url }, 'admission webhook serving');
       } catch (err) {

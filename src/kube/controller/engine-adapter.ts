@@ -6,6 +6,7 @@ import { readObjectStates, syncToStore } from '../../reconcile/index.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { LeadershipToken, Store } from '../../store/index.js';
 import { auditCheckpoint } from '../../store/audit.js';
+import { deleterOf, deletionClaimsFor, forgetDeletionClaims, type DeletionClaim } from '../../store/deletion-claims.js';
 import { readOptionalTime } from '../../store/convert.js';
 import { errorMessage } from '../../util/errors.js';
 import { gatherReview } from '../../review/gather.js';
@@ -34,6 +35,29 @@ export function changedByIndex(desired: readonly GatehouseObject[]): Map<string,
     if (typeof user === 'string' && user !== '') out.set(`${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, `k8s:${user}`);
   }
   return out;
+}
+
+const keyOf = (ref: ObjectRef) => `${ref.kind}/${ref.namespace}/${ref.name}`;
+
+/**
+ * Who made each change of a sync: the changed-by stamp of a declared object;
+ * for an object no longer declared (being deleted), the user whose DELETE the
+ * webhook admitted, matched by the uid of the object that owns the row. Undefined: the operator.
+ */
+export function actorsOf(desired: readonly GatehouseObject[], claims: readonly DeletionClaim[]): (ref: ObjectRef, uid?: string) => string | undefined {
+  const changedBy = changedByIndex(desired);
+  const declared = new Set(desired.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+  return (ref, uid) => {
+    const key = keyOf(ref);
+    if (declared.has(key)) return changedBy.get(key);
+    const user = deleterOf(claims, uid);
+    return user === undefined ? undefined : `k8s:${user}`;
+  };
+}
+
+/** Whether a state says the object's rows left Gatehouse's hands (removed, or orphaned): its deletion is recorded. */
+function removalRecorded(state: ObjectState | undefined): boolean {
+  return state !== undefined && (!state.inStore || state.reason === 'Orphaned');
 }
 
 function uniqueRefs(refs: ReadonlyArray<ObjectRef | undefined>): ObjectRef[] {
@@ -94,16 +118,19 @@ export class StoreEngine implements AccessEngine {
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
       this.gate?.check();
-      const changedBy = changedByIndex(desired);
+      const declared = new Set(desired.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+      const deleting = scope.type === 'objects' ? scope.refs.filter((ref) => !declared.has(keyOf(ref))) : [];
+      const claims = await this.#claimsOn(deleting, at);
       const result = await syncToStore(this.store, desired, {
         at,
         actor: this.actor,
-        actorOf: (ref) => changedBy.get(`${ref.kind}/${ref.namespace}/${ref.name}`),
+        actorOf: actorsOf(desired, claims),
         scope,
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),
         ...(this.#fence !== undefined ? { fence: this.#fence } : {}),
       });
+      if (deleting.length > 0) await this.#forgetClaims(deleting, claims, result.states, at);
       const changed = result.applied ? uniqueRefs(result.plan.actions.map((a) => a.object)) : [];
       const keys = this.store.auditKeys;
       // Exported on every sync that wrote, so a copy of the head lives outside the store.
@@ -120,6 +147,30 @@ export class StoreEngine implements AccessEngine {
       };
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * The deletion claims on objects being deleted. A failure to read them
+   * never holds the deletion back: the entry then names the operator.
+   */
+  async #claimsOn(refs: readonly ObjectRef[], at: Date): Promise<DeletionClaim[]> {
+    if (refs.length === 0) return [];
+    try {
+      return await deletionClaimsFor(this.store.db, refs, at);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Forgets the claims of deletions now recorded (and expired ones); a failure leaves them to expire. */
+  async #forgetClaims(refs: readonly ObjectRef[], claims: readonly DeletionClaim[], states: readonly ObjectState[], at: Date): Promise<void> {
+    const done = new Set(refs.filter((ref) => removalRecorded(states.find((s) => keyOf(s.ref) === keyOf(ref)))).map(keyOf));
+    const uids = [...new Set(claims.filter((c) => done.has(keyOf(c))).map((c) => c.uid))];
+    try {
+      await this.store.write((trx) => forgetDeletionClaims(trx, uids, at));
+    } catch {
+      // Harmless: a claim is keyed by a uid no other object will have, and expires.
     }
   }
 

@@ -5,6 +5,7 @@ export { startAdmissionWebhook, parseListenAddress, DEFAULT_WEBHOOK_LISTEN, DEFA
 export type { AdmissionWebhook, AdmissionWebhookOptions, WebhookTlsOptions, WebhookRegistrationOptions } from './server.js';
 export { registerWebhookFlags, webhookOptionsFromFlags, type WebhookFlags, type WebhookSettings } from './flags.js';
 export { reviewAdmission, type AdmissionDependencies, type AdmissionOutcome } from './handler.js';
+export { deletionClaimOf, storeDeletionClaimRecorder, DELETION_CLAIM_TIMEOUT_MS, type DeletionClaimRecorder } from './deletion-claim.js';
 export { parseAdmissionReview, admissionReviewResponse, AdmissionReviewError } from './admission.js';
 export type { AdmissionRequest, AdmissionResponse, UserInfo } from './admission.js';
 export {

@@ -45,7 +45,7 @@ describe('buildValidatingWebhookConfiguration', () => {
           ],
           matchPolicy: 'Equivalent',
           failurePolicy: 'Fail',
-          sideEffects: 'None',
+          sideEffects: 'NoneOnDryRun',
           timeoutSeconds: 5,
           matchConditions: [
             { name: 'exclude-gatehouse-operator', expression: 'request.userInfo.username != "system:serviceaccount:gatehouse-system:gatehouse"' },

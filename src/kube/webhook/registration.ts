@@ -111,7 +111,8 @@ export function buildValidatingWebhookConfiguration(spec: WebhookConfigurationSp
         ],
         matchPolicy: 'Equivalent',
         failurePolicy: 'Fail',
-        sideEffects: 'None',
+        // An admitted DELETE records who asked (a deletion claim); a dry run records nothing.
+        sideEffects: 'NoneOnDryRun',
         timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
         ...(spec.excludeUsername !== undefined
           ? {
@@ -155,6 +156,7 @@ export function buildMutatingWebhookConfiguration(spec: WebhookConfigurationSpec
         clientConfig,
         rules: (hook.rules ?? []).map((rule) => ({ ...rule, operations: ['CREATE', 'UPDATE'] })),
         failurePolicy: 'Ignore',
+        sideEffects: 'None',
         reinvocationPolicy: 'Never',
       } as NonNullable<V1ValidatingWebhookConfiguration['webhooks']>[number],
     ],

@@ -19,6 +19,7 @@ import { AdmissionReviewError, admissionReviewResponse, parseAdmissionReview } f
 import { DirectoryCertificateSource } from './certificate-files.js';
 import { SelfManagedCertificateSource, kubernetesTlsSecretStore } from './certificate-secret.js';
 import type { CertificateSource, ServingCertificate } from './certificate-source.js';
+import { deletionClaimOf, recordDeletionClaimBounded, type DeletionClaimRecorder } from './deletion-claim.js';
 import { cachingAuthorizer, subjectAccessReviewAuthorizer, type Authorizer } from './escalation.js';
 import { reviewAdmission, reviewMutation, type AdmissionOutcome } from './handler.js';
 import {
@@ -120,6 +121,11 @@ export interface AdmissionWebhookOptions {
    * get past the TLS handshake.
    */
   clientCa?: string;
+  /**
+   * Where each admitted DELETE's deletion claim goes, so the audit entry can
+   * name who deleted the object (deletion-claim.ts). Absent: not recorded.
+   */
+  deletionClaims?: DeletionClaimRecorder;
 }
 
 export interface AdmissionWebhook {
@@ -366,6 +372,8 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
         return reply.code(400).send(statusBody(400, 'BadRequest', `not an AdmissionReview Gatehouse can answer: ${err.message}`));
       }
       const outcome = await reviewAdmission(admission, deps);
+      const claim = options.deletionClaims !== undefined ? deletionClaimOf(admission, outcome.response, clock.now()) : undefined;
+      if (claim !== undefined) await recordDeletionClaimBounded(options.deletionClaims as DeletionClaimRecorder, claim, { clock, logger });
       metrics.observe(outcome, (performance.now() - started) / 1000);
       const details = {
         uid: admission.uid,
