@@ -11,6 +11,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHANGED_BY_ANNOTATION } from '../../src/model/common.js';
 import { ruleInfo } from '../../src/rules/catalog.js';
+import { listAudit } from '../../src/store/audit.js';
 import { envtestSkipReason, Envtest, findKubectl } from '../support/envtest.js';
 import { freePort } from '../support/postgres.js';
 import type { KubeObject } from '../../src/kube/client.js';
@@ -216,6 +217,29 @@ describe.skipIf(skipReason !== undefined)(
         } else {
           expect(result.stderr).toContain('ForgedChangedBy');
         }
+      });
+
+      it('the audit entry of a deletion names who deleted it, and a server-side dry-run delete records nothing', async () => {
+        // Nothing can be stamped on a DELETE: the validating webhook records a deletion claim instead.
+        const created = await runKubectl(kubectl, limited, ['create', '-f', '-'], JSON.stringify(member('leaver', { role: 'editor' }, 'acme')));
+        expect(created.code, created.stderr).toBe(0);
+        const entries = async (action: string) => (await listAudit(e.store.db)).filter((x) => x.action === action && x.object?.name === 'leaver');
+        await eventually(async () => (await entries('member.create')).length === 1, 'leaver in the identity store');
+        const uid = (await e.get('Member', 'leaver', 'acme'))?.metadata.uid as string;
+        const claims = () => e.store.db.selectFrom('deletion_claims').select(['username']).where('object_uid', '=', uid).execute();
+
+        const dry = await runKubectl(kubectl, limited, ['delete', 'member', 'leaver', '--dry-run=server']);
+        expect(dry.code, dry.stderr).toBe(0);
+        expect(await claims()).toEqual([]);
+        expect(await e.get('Member', 'leaver', 'acme')).toBeDefined();
+
+        const deleted = await runKubectl(kubectl, limited, ['delete', 'member', 'leaver', '--wait=false']);
+        expect(deleted.code, deleted.stderr).toBe(0);
+        await eventually(async () => (await e.get('Member', 'leaver', 'acme')) === undefined, 'leaver gone (store cleaned up, finalizer removed)');
+        await eventually(async () => (await entries('member.delete')).length === 1, 'the deletion audited');
+        expect((await entries('member.delete'))[0]).toMatchObject({ actor: 'k8s:system:serviceaccount:acme:limited', object: { uid } });
+        // The claim was consumed once the deletion was recorded.
+        expect(await claims()).toEqual([]);
       });
     });
   },
