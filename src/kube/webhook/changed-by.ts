@@ -4,7 +4,7 @@
 // any other update (the operator's finalizer patches keep the human who made
 // the change). The validating webhook refuses an annotation that does not
 // name the requester, so it cannot be forged even where the mutating webhook
-// is not installed. docs/security.md says what this does not cover (deletes).
+// is not installed. A DELETE cannot be stamped: deletion-claim.ts records who deleted.
 import { CHANGED_BY_ANNOTATION } from '../../model/common.js';
 import type { ObjectRef } from '../../model/kinds.js';
 import type { Violation } from '../../rules/types.js';
