@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
 import { startAdmissionWebhook } from '../src/kube/webhook/server.js';
-import { storeDeletionClaimRecorder } from '../src/kube/webhook/deletion-claim.js';
+import { storeDeletionClaimRecorder, type DeletionClaimRecorder } from '../src/kube/webhook/deletion-claim.js';
 import { StaticCertificateSource } from '../src/kube/webhook/certificate-source.js';
 import { anAdmissionReview, createTestCertificates, httpsJson } from '../src/kube/webhook/testing.js';
 import { getDefaultProfile, type GatehouseObject, type ObjectRef } from '../src/model/index.js';
@@ -148,10 +148,9 @@ forEachDialect('deletion claims', (dialect) => {
   });
 
   describe('the webhook with the claim store unavailable', () => {
-    it('still admits the DELETE (a revocation is never refused for a record), and records nothing', async () => {
+    /** The validating webhook over real HTTPS, recording claims with `recorder`; every escalation check allowed. */
+    async function withWebhook(recorder: DeletionClaimRecorder, fn: (post: (name: string, dryRun?: boolean) => Promise<boolean>) => Promise<void>) {
       const { ca, serving } = await createTestCertificates();
-      const broken = await dialect.open();
-      await broken.close();
       const webhook = await startAdmissionWebhook({
         listen: '127.0.0.1:0',
         tls: { source: new StaticCertificateSource(serving) },
@@ -159,60 +158,45 @@ forEachDialect('deletion claims', (dialect) => {
         profile: getDefaultProfile(),
         clock: new ManualClock(AT),
         authorizer: { review: async () => ({ allowed: true }) },
-        deletionClaims: storeDeletionClaimRecorder(broken),
+        deletionClaims: recorder,
       });
       try {
-        const review = anAdmissionReview({ operation: 'DELETE', object: withUid(aMember({ name: 'alice' }), 'uid-alice'), now: AT });
-        const res = await httpsJson(`${webhook.url}/validate`, { ca: ca.cert, body: review });
-        expect(res.status).toBe(200);
-        expect((res.json as { response: { allowed: boolean } }).response.allowed).toBe(true);
-        // And a store that is not ready (schema not migrated yet) is the same.
-        const gated = await startAdmissionWebhook({
-          listen: '127.0.0.1:0',
-          tls: { source: new StaticCertificateSource(serving) },
-          index: createObjectIndex([aWorkspace()]),
-          profile: getDefaultProfile(),
-          clock: new ManualClock(AT),
-          authorizer: { review: async () => ({ allowed: true }) },
-          deletionClaims: storeDeletionClaimRecorder(store, {
-            check() {
-              throw new Error('the identity store is not migrated yet');
-            },
-          }),
+        await fn(async (name, dryRun = false) => {
+          const review = anAdmissionReview({ operation: 'DELETE', object: withUid(aMember({ name }), `uid-${name}`), now: AT, dryRun });
+          const res = await httpsJson(`${webhook.url}/validate`, { ca: ca.cert, body: review });
+          expect(res.status).toBe(200);
+          return (res.json as { response: { allowed: boolean } }).response.allowed;
         });
-        try {
-          const again = await httpsJson(`${gated.url}/validate`, { ca: ca.cert, body: review });
-          expect((again.json as { response: { allowed: boolean } }).response.allowed).toBe(true);
-          expect(await store.db.selectFrom('deletion_claims').selectAll().execute()).toEqual([]);
-        } finally {
-          await gated.close();
-        }
       } finally {
         await webhook.close();
       }
+    }
+
+    it('still admits the DELETE (a revocation is never refused for a record), and records nothing', async () => {
+      const broken = await dialect.open();
+      await broken.close();
+      await withWebhook(storeDeletionClaimRecorder(broken), async (post) => {
+        expect(await post('alice')).toBe(true);
+      });
+      // A store that is not ready (schema not migrated yet) is the same.
+      const notReady = storeDeletionClaimRecorder(store, {
+        check() {
+          throw new Error('the identity store is not migrated yet');
+        },
+      });
+      await withWebhook(notReady, async (post) => {
+        expect(await post('alice')).toBe(true);
+      });
+      expect(await store.db.selectFrom('deletion_claims').selectAll().execute()).toEqual([]);
     });
 
     it('with the store there, an admitted DELETE is recorded and a dry run is not', async () => {
-      const { ca, serving } = await createTestCertificates();
-      const webhook = await startAdmissionWebhook({
-        listen: '127.0.0.1:0',
-        tls: { source: new StaticCertificateSource(serving) },
-        index: createObjectIndex([aWorkspace()]),
-        profile: getDefaultProfile(),
-        clock: new ManualClock(AT),
-        authorizer: { review: async () => ({ allowed: true }) },
-        deletionClaims: storeDeletionClaimRecorder(store),
+      await withWebhook(storeDeletionClaimRecorder(store), async (post) => {
+        expect(await post('dry', true)).toBe(true);
+        expect(await post('real')).toBe(true);
       });
-      try {
-        const post = (name: string, dryRun: boolean) =>
-          httpsJson(`${webhook.url}/validate`, { ca: ca.cert, body: anAdmissionReview({ operation: 'DELETE', object: withUid(aMember({ name }), `uid-${name}`), now: AT, dryRun }) });
-        expect((await post('dry', true)).status).toBe(200);
-        expect((await post('real', false)).status).toBe(200);
-        const rows = await store.db.selectFrom('deletion_claims').select(['object_uid', 'username', 'name']).execute();
-        expect(rows).toEqual([{ object_uid: 'uid-real', username: 'jane@acme.example', name: 'real' }]);
-      } finally {
-        await webhook.close();
-      }
+      const rows = await store.db.selectFrom('deletion_claims').select(['object_uid', 'username', 'name']).execute();
+      expect(rows).toEqual([{ object_uid: 'uid-real', username: 'jane@acme.example', name: 'real' }]);
     });
   });
 });
