@@ -24,6 +24,9 @@ import {
 /** Recorded in the audit log as who made the operator's changes when the Kubernetes user is not known. */
 export const OPERATOR_ACTOR = 'operator';
 
+const keyOf = (ref: ObjectRef) => `${ref.kind}/${ref.namespace}/${ref.name}`;
+const objectKey = (o: GatehouseObject) => keyOf({ kind: o.kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name });
+
 /**
  * The Kubernetes user who last changed each object's spec, as the admission
  * webhooks stamped it (`k8s:USER`), by `Kind/namespace/name`.
@@ -32,12 +35,10 @@ export function changedByIndex(desired: readonly GatehouseObject[]): Map<string,
   const out = new Map<string, string>();
   for (const object of desired) {
     const user = object.metadata.annotations?.[CHANGED_BY_ANNOTATION];
-    if (typeof user === 'string' && user !== '') out.set(`${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, `k8s:${user}`);
+    if (typeof user === 'string' && user !== '') out.set(objectKey(object), `k8s:${user}`);
   }
   return out;
 }
-
-const keyOf = (ref: ObjectRef) => `${ref.kind}/${ref.namespace}/${ref.name}`;
 
 /**
  * Who made each change of a sync: the changed-by stamp of a declared object;
@@ -46,7 +47,7 @@ const keyOf = (ref: ObjectRef) => `${ref.kind}/${ref.namespace}/${ref.name}`;
  */
 export function actorsOf(desired: readonly GatehouseObject[], claims: readonly DeletionClaim[]): (ref: ObjectRef, uid?: string) => string | undefined {
   const changedBy = changedByIndex(desired);
-  const declared = new Set(desired.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+  const declared = new Set(desired.map(objectKey));
   return (ref, uid) => {
     const key = keyOf(ref);
     if (declared.has(key)) return changedBy.get(key);
@@ -118,7 +119,7 @@ export class StoreEngine implements AccessEngine {
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
       this.gate?.check();
-      const declared = new Set(desired.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+      const declared = new Set(desired.map(objectKey));
       const deleting = scope.type === 'objects' ? scope.refs.filter((ref) => !declared.has(keyOf(ref))) : [];
       const claims = await this.#claimsOn(deleting, at);
       const result = await syncToStore(this.store, desired, {
