@@ -2,6 +2,7 @@
 // webhook records a deletion claim for each DELETE it admits; the engine names
 // that user in the deletion's audit entry, by the uid of the object that owned
 // the rows, then forgets the claim. On both stores, with the real engine.
+import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
 import { startAdmissionWebhook } from '../src/kube/webhook/server.js';
@@ -149,7 +150,11 @@ forEachDialect('deletion claims', (dialect) => {
 
   describe('the webhook with the claim store unavailable', () => {
     /** The validating webhook over real HTTPS, recording claims with `recorder`; every escalation check allowed. */
-    async function withWebhook(recorder: DeletionClaimRecorder, fn: (post: (name: string, dryRun?: boolean) => Promise<boolean>) => Promise<void>) {
+    async function withWebhook(
+      recorder: DeletionClaimRecorder,
+      fn: (post: (name: string, dryRun?: boolean) => Promise<boolean>) => Promise<void>,
+      registry = new Registry(),
+    ) {
       const { ca, serving } = await createTestCertificates();
       const webhook = await startAdmissionWebhook({
         listen: '127.0.0.1:0',
@@ -159,6 +164,7 @@ forEachDialect('deletion claims', (dialect) => {
         clock: new ManualClock(AT),
         authorizer: { review: async () => ({ allowed: true }) },
         deletionClaims: recorder,
+        registry,
       });
       try {
         await fn(async (name, dryRun = false) => {
@@ -175,9 +181,16 @@ forEachDialect('deletion claims', (dialect) => {
     it('still admits the DELETE (a revocation is never refused for a record), and records nothing', async () => {
       const broken = await dialect.open();
       await broken.close();
-      await withWebhook(storeDeletionClaimRecorder(broken), async (post) => {
-        expect(await post('alice')).toBe(true);
-      });
+      const registry = new Registry();
+      await withWebhook(
+        storeDeletionClaimRecorder(broken),
+        async (post) => {
+          expect(await post('alice')).toBe(true);
+        },
+        registry,
+      );
+      // Counted, so a missed attribution can be alerted on.
+      expect(await registry.getSingleMetricAsString('gatehouse_webhook_deletion_claims_total')).toContain('gatehouse_webhook_deletion_claims_total{result="failed"} 1');
       // A store that is not ready (schema not migrated yet) is the same.
       const notReady = storeDeletionClaimRecorder(store, {
         check() {
@@ -191,10 +204,16 @@ forEachDialect('deletion claims', (dialect) => {
     });
 
     it('with the store there, an admitted DELETE is recorded and a dry run is not', async () => {
-      await withWebhook(storeDeletionClaimRecorder(store), async (post) => {
-        expect(await post('dry', true)).toBe(true);
-        expect(await post('real')).toBe(true);
-      });
+      const registry = new Registry();
+      await withWebhook(
+        storeDeletionClaimRecorder(store),
+        async (post) => {
+          expect(await post('dry', true)).toBe(true);
+          expect(await post('real')).toBe(true);
+        },
+        registry,
+      );
+      expect(await registry.getSingleMetricAsString('gatehouse_webhook_deletion_claims_total')).toMatch(/\{result="recorded"\} 1\n?$/);
       const rows = await store.db.selectFrom('deletion_claims').select(['object_uid', 'username', 'name']).execute();
       expect(rows).toEqual([{ object_uid: 'uid-real', username: 'jane@acme.example', name: 'real' }]);
     });

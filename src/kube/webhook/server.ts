@@ -19,7 +19,7 @@ import { AdmissionReviewError, admissionReviewResponse, parseAdmissionReview } f
 import { DirectoryCertificateSource } from './certificate-files.js';
 import { SelfManagedCertificateSource, kubernetesTlsSecretStore } from './certificate-secret.js';
 import type { CertificateSource, ServingCertificate } from './certificate-source.js';
-import { deletionClaimOf, recordDeletionClaimBounded, type DeletionClaimRecorder } from './deletion-claim.js';
+import { deletionClaimOf, recordDeletionClaimBounded, type ClaimOutcome, type DeletionClaimRecorder } from './deletion-claim.js';
 import { cachingAuthorizer, subjectAccessReviewAuthorizer, type Authorizer } from './escalation.js';
 import { reviewAdmission, reviewMutation, type AdmissionOutcome } from './handler.js';
 import {
@@ -167,6 +167,7 @@ const REASONS: Record<number, string> = {
 interface WebhookMetrics {
   observe(outcome: AdmissionOutcome, seconds: number): void;
   invalid(code: number): void;
+  deletionClaim(result: ClaimOutcome): void;
 }
 
 function existing<T extends Metric>(registry: Registry, name: string): T | undefined {
@@ -199,6 +200,14 @@ function createMetrics(registry: Registry, certificate: () => ServingCertificate
       labelNames: ['code'] as const,
       registers: [registry],
     });
+  const claims =
+    existing<Counter<'result'>>(registry, 'gatehouse_webhook_deletion_claims_total') ??
+    new Counter({
+      name: 'gatehouse_webhook_deletion_claims_total',
+      help: 'Deletion claims of admitted DELETEs, by result (recorded, failed, timed-out); the audit entry of a deletion whose claim was not recorded names the operator.',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    });
   if (existing(registry, 'gatehouse_webhook_certificate_expiry_timestamp_seconds') === undefined) {
     new Gauge({
       name: 'gatehouse_webhook_certificate_expiry_timestamp_seconds',
@@ -220,6 +229,9 @@ function createMetrics(registry: Registry, certificate: () => ServingCertificate
     },
     invalid(code) {
       invalid.inc({ code: String(code) });
+    },
+    deletionClaim(result) {
+      claims.inc({ result });
     },
   };
 }
@@ -373,7 +385,7 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
       }
       const outcome = await reviewAdmission(admission, deps);
       const claim = options.deletionClaims !== undefined ? deletionClaimOf(admission, outcome.response, clock.now()) : undefined;
-      if (claim !== undefined) await recordDeletionClaimBounded(options.deletionClaims as DeletionClaimRecorder, claim, { clock, logger });
+      if (claim !== undefined) metrics.deletionClaim(await recordDeletionClaimBounded(options.deletionClaims as DeletionClaimRecorder, claim, { clock, logger }));
       metrics.observe(outcome, (performance.now() - started) / 1000);
       const details = {
         uid: admission.uid,
