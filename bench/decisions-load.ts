@@ -44,12 +44,13 @@ export interface OpenLoopResult {
 const WORKSPACES = Number(process.env.DECISIONS_BENCH_WORKSPACES ?? 1000);
 const MEMBERS = Number(process.env.DECISIONS_BENCH_MEMBERS_PER_WORKSPACE ?? 100);
 
-/** Check requests spread over every workspace and member; a quarter ask for a permission viewers lack. */
+/** Check requests spread over every workspace and many members; a quarter ask for a permission viewers lack. */
 export function checkBodies(count: number, workspaces = WORKSPACES, members = MEMBERS): string[] {
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
-    const w = (i * 7919) % workspaces;
-    const m = (i * 104_729) % members;
+    // Every workspace in turn, and a different member of it on each pass: 20,000 bodies name 20,000 members.
+    const w = i % workspaces;
+    const m = (Math.floor(i / workspaces) * 37 + w * 7) % members;
     out.push(JSON.stringify({ workspace: `tenant-${w}`, subject: `m${m}@ws-${w}.example`, permission: i % 4 === 0 ? 'create-segment' : 'view-dashboard', ip: '203.0.113.9', loginMethod: 'local', mfa: true, idleSeconds: 60 }));
   }
   return out;

@@ -19,7 +19,7 @@
 // /v1/check (p99 over 100 changes); and `gatehouse review` of the 100,000
 // members with 1,000,000 recorded decisions. Each bar is printed met or not.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
+import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import type { ClosedLoopResult, OpenLoopResult } from './decisions-load.js';
 import { percentile, report, timeIt } from './report.js';
 import { createApiToken } from '../src/http/tokens.js';
@@ -42,7 +43,7 @@ const WORKSPACES = Number(process.env.DECISIONS_BENCH_WORKSPACES ?? 1000);
 const MEMBERS = Number(process.env.DECISIONS_BENCH_MEMBERS_PER_WORKSPACE ?? 100);
 /** Length of each closed-loop window, and how many windows per server. */
 const SECONDS = Number(process.env.DECISIONS_BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.DECISIONS_BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.DECISIONS_BENCH_ROUNDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.DECISIONS_BENCH_WARMUP_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.DECISIONS_BENCH_CONCURRENCY ?? 32);
 /** Length of each open-loop run: 10 s at several thousand requests/s leaves hundreds of samples above the p99. */
@@ -51,6 +52,8 @@ const OPEN_CONNECTIONS = Number(process.env.DECISIONS_BENCH_OPEN_CONNECTIONS ?? 
 const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
 /** Above any rate the bench reaches: the limiter stays on the request path, as in production, without refusing. */
 const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
+/** A folder: `gatehouse serve` (no data expired) runs with --cpu-prof into it, and the report ends with where its time went. */
+const CPU_PROFILE_DIR = process.env.DECISIONS_BENCH_CPU_PROF;
 const USAGE_PER_MEMBER = 10;
 const STEADY_RATE = Number(process.env.DECISIONS_BENCH_STEADY_RATE ?? 1000);
 const NOW = Date.now();
@@ -191,9 +194,9 @@ async function asServer(proc: Proc): Promise<Server> {
 }
 
 /** The real `gatehouse serve`, with the rate limit on (set above the bench's rate) so its cost is measured too. */
-function startGatehouse(store: string): Promise<Server> {
+function startGatehouse(store: string, profileDir?: string): Promise<Server> {
   return asServer(
-    startProcess('0', [join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
+    startProcess('0', [...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
   );
 }
 
@@ -241,7 +244,7 @@ async function main(): Promise<void> {
 
     const bare = await startBare();
     running.push(bare);
-    const gatehouse = await startGatehouse(fresh);
+    const gatehouse = await startGatehouse(fresh, CPU_PROFILE_DIR);
     running.push(gatehouse);
     const gatehouseExpired = await startGatehouse(expired);
     running.push(gatehouseExpired);
@@ -257,8 +260,12 @@ async function main(): Promise<void> {
     // Closed loop, the three servers taking turns so background load falls on each alike.
     const closed = { bare: [] as ClosedLoopResult[], gatehouse: [] as ClosedLoopResult[], expired: [] as ClosedLoopResult[] };
     const serverCpu = { bare: [] as number[], gatehouse: [] as number[], expired: [] as number[] };
+    const turns = [['bare', bare, token], ['gatehouse', gatehouse, token], ['expired', gatehouseExpired, expiredToken]] as const;
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, server, t] of [['bare', bare, token], ['gatehouse', gatehouse, token], ['expired', gatehouseExpired, expiredToken]] as const) {
+      // The order turns each round: a server's background work (usage writes) lands in the next
+      // window on the same core, and should not always land on the same server.
+      for (let k = 0; k < turns.length; k++) {
+        const [name, server, t] = turns[(k + round) % turns.length] as (typeof turns)[number];
         const r = await load.closed(server, t, SECONDS);
         closed[name].push(r);
         serverCpu[name].push(r.serverCpu);
@@ -355,6 +362,11 @@ async function main(): Promise<void> {
       ['BAR review of all workspaces < 10 s', `${(review.ms / 1000).toFixed(2)} s ${verdict(review.ms < 10_000)}`],
       ['review findings', review.value.workspaces.reduce((n, w) => n + w.findings, 0)],
     ]);
+    if (CPU_PROFILE_DIR !== undefined) {
+      for (const file of readdirSync(CPU_PROFILE_DIR).filter((f) => f.endsWith('.cpuprofile'))) {
+        process.stdout.write(`\ngatehouse serve CPU profile ${join(CPU_PROFILE_DIR, file)}\n${summarizeCpuProfile(JSON.parse(readFileSync(join(CPU_PROFILE_DIR, file), 'utf8')))}\n`);
+      }
+    }
   } finally {
     await Promise.all(running.map((p) => p.stop().catch(() => {})));
     rmSync(dir, { recursive: true, force: true });
