@@ -1,48 +1,60 @@
 // The decision API against a bare node:http server answering a fixed JSON
-// body, in the same run, on 100,000 members across 1,000 workspaces (a SQLite
-// store seeded row by row with what an apply writes).
+// body, in the same run and measured the same way, on 100,000 members across
+// 1,000 workspaces (a SQLite store seeded row by row with what an apply writes).
 //
 //   npm run bench -- decisions
-//   DECISIONS_BENCH_SECONDS=5 DECISIONS_BENCH_CONCURRENCY=32 npm run bench -- decisions
+//   DECISIONS_BENCH_SECONDS=10 DECISIONS_BENCH_OPEN_SECONDS=20 npm run bench -- decisions
 //
-// Measures: requests/s (closed loop, fixed concurrency, the two servers taking
-// turns in windows so background load falls on both alike), p99 latency at
-// half the bare server's rate (open loop), the same with half of all members
-// and grants expired, the server's peak RSS, how long a store change takes to
-// show in /v1/check (p99 over 100 changes), and `gatehouse review` of the
-// 100,000 members with 1,000,000 recorded decisions.
+// Three processes besides this one: the server under test (the real
+// `gatehouse serve`, or bench/decisions-bare.ts), and the load generator
+// (bench/decisions-load.ts, undici keep-alive pools). On two cores or more the
+// servers are pinned to core 0 and the generator to core 1, so the generator
+// never takes the server's CPU; the report says how busy each was.
 //
-// Each server runs in a child process (this file with GATEHOUSE_BENCH_ROLE)
-// so the load generator does not share its event loop.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, createServer, request } from 'node:http';
+// Measures: requests/s (closed loop, the servers taking turns so background
+// load falls on each alike); latency percentiles at half the bare server's
+// rate and at a fixed modest rate (open loop, from each request's due time:
+// no coordinated omission); the same with half of all members and grants
+// expired; the server's peak RSS; how long a store change takes to show in
+// /v1/check (p99 over 100 changes); and `gatehouse review` of the 100,000
+// members with 1,000,000 recorded decisions. Each bar is printed met or not.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Pool } from 'undici';
+import { summarizeCpuProfile } from './cpu-profile-summary.js';
+import type { ClosedLoopResult, OpenLoopResult } from './decisions-load.js';
 import { percentile, report, timeIt } from './report.js';
-import { runDecisionApi } from '../src/http/index.js';
 import { createApiToken } from '../src/http/tokens.js';
 import { gatherReview } from '../src/review/gather.js';
 import { reviewAccess } from '../src/review/review.js';
 import { aMember, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { openStore } from '../src/store/store.js';
 import { newId } from '../src/store/ids.js';
-import { silentLogger } from '../src/util/log.js';
 import { syncAll } from '../test/support/engine.js';
 
 const WORKSPACES = Number(process.env.DECISIONS_BENCH_WORKSPACES ?? 1000);
 const MEMBERS = Number(process.env.DECISIONS_BENCH_MEMBERS_PER_WORKSPACE ?? 100);
-const SECONDS = Number(process.env.DECISIONS_BENCH_SECONDS ?? 4);
+/** Length of each closed-loop window, and how many windows per server. */
+const SECONDS = Number(process.env.DECISIONS_BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.DECISIONS_BENCH_ROUNDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.DECISIONS_BENCH_WARMUP_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.DECISIONS_BENCH_CONCURRENCY ?? 32);
+/** Length of each open-loop run: 10 s at several thousand requests/s leaves hundreds of samples above the p99. */
+const OPEN_SECONDS = Number(process.env.DECISIONS_BENCH_OPEN_SECONDS ?? 10);
+const OPEN_CONNECTIONS = Number(process.env.DECISIONS_BENCH_OPEN_CONNECTIONS ?? 64);
 const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
+/** Above any rate the bench reaches: the limiter stays on the request path, as in production, without refusing. */
+const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
+/** A folder: `gatehouse serve` (no data expired) runs with --cpu-prof into it, and the report ends with where its time went. */
+const CPU_PROFILE_DIR = process.env.DECISIONS_BENCH_CPU_PROF;
 const USAGE_PER_MEMBER = 10;
-/** A rate the single load-generating process can hold on schedule on a small machine. */
 const STEADY_RATE = Number(process.env.DECISIONS_BENCH_STEADY_RATE ?? 1000);
 const NOW = Date.now();
 const FIXED = JSON.stringify({ decision: 'allow', reason: 'role-grants-permission', validUntil: new Date(NOW).toISOString() });
@@ -114,188 +126,174 @@ async function seed(path: string, expiredHalf: boolean): Promise<string> {
   return token;
 }
 
-// ---- servers (child processes) ----
+// ---- processes: the servers under test and the load generator ----
 
-async function serveDecisions(): Promise<void> {
-  const store = await openStore(`sqlite:${process.env.DECISIONS_BENCH_STORE}`);
-  const api = await runDecisionApi({ store, dsn: `sqlite:${process.env.DECISIONS_BENCH_STORE}`, host: '127.0.0.1', port: 0, logger: silentLogger(), rateLimitPerSecond: 0 });
-  process.stdout.write(`${JSON.stringify({ url: api.url })}\n`);
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    if (line === 'rss') process.stdout.write(`${JSON.stringify({ peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
-  });
-  lines.on('close', () => void api.close().then(() => store.close()).then(() => process.exit(0)));
-}
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** Two cores or more: the servers on the first, the load generator on the second, so neither takes the other's CPU. */
+const PINNED = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-async function serveBare(): Promise<void> {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(FIXED) });
-      res.end(FIXED);
-    });
-  });
-  server.keepAliveTimeout = 72_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);
-  createInterface({ input: process.stdin }).on('close', () => server.close(() => process.exit(0)));
-}
-
-// ---- load side ----
-
-interface Child {
-  url: string;
-  ask(line: string): Promise<string>;
+interface Proc {
+  child: ChildProcess;
+  /** Resolves with the next stdout line that parses as JSON and has the key. */
+  next<T>(key: string): Promise<T>;
   stop(): Promise<void>;
 }
 
-async function startChild(role: string, env: Record<string, string> = {}): Promise<Child> {
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, fileURLToPath(import.meta.url)], {
-    env: { ...process.env, ...env, GATEHOUSE_BENCH_ROLE: role },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const waiting: Array<(line: string) => void> = [];
-  createInterface({ input: child.stdout }).on('line', (text) => waiting.shift()?.(text));
-  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
-  const first = JSON.parse(await next()) as { url: string };
-  return {
-    url: first.url,
-    ask: (line) => {
-      const reply = next();
-      child.stdin.write(`${line}\n`);
-      return reply;
-    },
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.stdin.end();
-      }),
-  };
-}
-
-function post(url: URL, body: string, token: string, agent: Agent): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: url.hostname, port: url.port, path: '/v1/check', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` } },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function bodies(count: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const w = (i * 7919) % WORKSPACES;
-    const m = (i * 104_729) % MEMBERS;
-    out.push(JSON.stringify({ workspace: `tenant-${w}`, subject: `m${m}@ws-${w}.example`, permission: i % 4 === 0 ? 'create-segment' : 'view-dashboard', ip: '203.0.113.9', loginMethod: 'local', mfa: true, idleSeconds: 60 }));
-  }
-  return out;
-}
-
-/** Closed loop: CONCURRENCY requests in flight for `seconds`; requests per second. */
-async function closedLoop(url: string, token: string, payloads: string[], seconds: number): Promise<{ rps: number; failures: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const target = new URL(url);
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  let failures = 0;
-  let i = 0;
-  const worker = async () => {
-    while (performance.now() < end) {
-      const { status } = await post(target, payloads[i++ % payloads.length] as string, token, agent);
-      if (status === 200) done += 1;
-      else failures += 1;
+function startProcess(cpu: string, args: string[], env: Record<string, string> = {}): Proc {
+  const [command, argv] = PINNED ? ['taskset', ['-c', cpu, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting: Array<{ key: string; resolve: (value: never) => void }> = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let value: Record<string, unknown>;
+    try {
+      value = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
     }
+    const at = waiting.findIndex((w) => w.key in value);
+    if (at >= 0) waiting.splice(at, 1)[0]?.resolve(value as never);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    next: <T>(key: string) =>
+      new Promise<T>((resolve, reject) => {
+        waiting.push({ key, resolve: resolve as (value: never) => void });
+        void exited.then(() => reject(new Error(`${args.join(' ')} exited before answering`)));
+      }),
+    stop: async () => {
+      child.stdin?.end();
+      child.kill('SIGTERM');
+      await exited;
+    },
   };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  agent.destroy();
-  return { rps: done / ((performance.now() - start) / 1000), failures };
 }
 
-/** Open loop at `rate`: latency from the scheduled send time. */
-async function openLoop(url: string, token: string, payloads: string[], rate: number, seconds: number): Promise<{ p50: number; p99: number; failures: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const target = new URL(url);
-  const latencies: number[] = [];
-  let failures = 0;
-  const pending: Promise<void>[] = [];
-  const total = Math.round(rate * seconds);
-  const start = performance.now() + 20;
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait - 1));
-    // Yield every time, so requests are written and answers read while the schedule runs.
-    else await new Promise((resolve) => setImmediate(resolve));
-    pending.push(
-      post(target, payloads[i % payloads.length] as string, token, agent).then(
-        ({ status }) => {
-          if (status === 200) latencies.push(performance.now() - due);
-          else failures += 1;
-        },
-        () => {
-          failures += 1;
-        },
-      ),
-    );
-  }
-  await Promise.all(pending);
-  agent.destroy();
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), failures };
+interface Server extends Proc {
+  url: string;
+  /** CPU seconds the server process used so far. */
+  cpuSeconds(): number;
+  peakRssMiB(): number;
 }
+
+async function asServer(proc: Proc): Promise<Server> {
+  const { url } = await proc.next<{ url: string }>('url');
+  const pid = proc.child.pid as number;
+  return {
+    ...proc,
+    url,
+    cpuSeconds: () => {
+      // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    },
+    peakRssMiB: () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024,
+  };
+}
+
+/** The real `gatehouse serve`, with the rate limit on (set above the bench's rate) so its cost is measured too. */
+function startGatehouse(store: string, profileDir?: string): Promise<Server> {
+  return asServer(
+    startProcess('0', [...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
+  );
+}
+
+function startBare(): Promise<Server> {
+  return asServer(startProcess('0', [join(HERE, 'decisions-bare.ts')], { DECISIONS_BENCH_BARE_BODY: FIXED }));
+}
+
+interface LoadGenerator {
+  closed(server: Server, token: string, seconds: number): Promise<ClosedLoopResult & { serverCpu: number }>;
+  open(server: Server, token: string, rate: number, seconds: number): Promise<OpenLoopResult & { serverCpu: number }>;
+  stop(): Promise<void>;
+}
+
+async function startLoadGenerator(): Promise<LoadGenerator> {
+  const proc = startProcess('1', ['--import', TSX, join(HERE, 'decisions-load.ts')], { GATEHOUSE_BENCH_ROLE: 'load' });
+  await proc.next('ready');
+  // Runs one phase and measures the share of its core the server used meanwhile.
+  const run = async <T>(server: Server, command: object, key: string) => {
+    const cpu = server.cpuSeconds();
+    const start = performance.now();
+    const result = proc.next<T>(key);
+    proc.child.stdin!.write(`${JSON.stringify(command)}\n`);
+    const value = await result;
+    return { ...value, serverCpu: (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000) };
+  };
+  return {
+    closed: (server, token, seconds) => run(server, { kind: 'closed', url: server.url, token, seconds, connections: CONCURRENCY }, 'rps'),
+    open: (server, token, rate, seconds) => run(server, { kind: 'open', url: server.url, token, seconds, rate, connections: OPEN_CONNECTIONS }, 'p99'),
+    stop: () => proc.stop(),
+  };
+}
+
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-decisions-bench-'));
+  const running: Array<{ stop(): Promise<void> }> = [];
   try {
     const fresh = join(dir, 'fresh.db');
     const expired = join(dir, 'expired.db');
     const seeding = await timeIt(async () => [await seed(fresh, false), await seed(expired, true)] as const);
     const [token, expiredToken] = seeding.value;
-    const payloads = bodies(20_000);
+    const loadBefore = loadAverage();
 
-    const bare = await startChild('bare');
-    const gatehouse = await startChild('decisions', { DECISIONS_BENCH_STORE: fresh });
-    const gatehouseExpired = await startChild('decisions', { DECISIONS_BENCH_STORE: expired });
-    // Warm-up: every workspace's facts loaded once, JIT warm.
-    await closedLoop(gatehouse.url, token, payloads, 2);
-    await closedLoop(gatehouseExpired.url, expiredToken, payloads, 2);
-    await closedLoop(bare.url, token, payloads, 1);
+    const bare = await startBare();
+    running.push(bare);
+    const gatehouse = await startGatehouse(fresh, CPU_PROFILE_DIR);
+    running.push(gatehouse);
+    const gatehouseExpired = await startGatehouse(expired);
+    running.push(gatehouseExpired);
+    const load = await startLoadGenerator();
+    running.push(load);
 
-    const rates = { bare: [] as number[], gatehouse: [] as number[], expired: [] as number[] };
-    let failures = 0;
-    for (let round = 0; round < 2; round++) {
-      const b = await closedLoop(bare.url, token, payloads, SECONDS);
-      const g = await closedLoop(gatehouse.url, token, payloads, SECONDS);
-      const e = await closedLoop(gatehouseExpired.url, expiredToken, payloads, SECONDS);
-      rates.bare.push(b.rps);
-      rates.gatehouse.push(g.rps);
-      rates.expired.push(e.rps);
-      failures += b.failures + g.failures + e.failures;
+    // Warm-up, not counted: JIT, connections, and every workspace's facts loaded once.
+    for (const [server, t] of [[gatehouse, token], [gatehouseExpired, expiredToken], [bare, token]] as const) {
+      await load.closed(server, t, WARMUP_SECONDS);
+      await load.open(server, t, STEADY_RATE, 1);
+    }
+
+    // Closed loop, the three servers taking turns so background load falls on each alike.
+    const closed = { bare: [] as ClosedLoopResult[], gatehouse: [] as ClosedLoopResult[], expired: [] as ClosedLoopResult[] };
+    const serverCpu = { bare: [] as number[], gatehouse: [] as number[], expired: [] as number[] };
+    const turns = [['bare', bare, token], ['gatehouse', gatehouse, token], ['expired', gatehouseExpired, expiredToken]] as const;
+    for (let round = 0; round < ROUNDS; round++) {
+      // The order turns each round: a server's background work (usage writes) lands in the next
+      // window on the same core, and should not always land on the same server.
+      for (let k = 0; k < turns.length; k++) {
+        const [name, server, t] = turns[(k + round) % turns.length] as (typeof turns)[number];
+        const r = await load.closed(server, t, SECONDS);
+        closed[name].push(r);
+        serverCpu[name].push(r.serverCpu);
+      }
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const bareRps = mean(rates.bare);
-    const gatehouseRps = mean(rates.gatehouse);
-    const expiredRps = mean(rates.expired);
+    const bareRps = mean(closed.bare.map((r) => r.rps));
+    const gatehouseRps = mean(closed.gatehouse.map((r) => r.rps));
+    const expiredRps = mean(closed.expired.map((r) => r.rps));
+    const closedFailures = [...closed.bare, ...closed.gatehouse, ...closed.expired].reduce((n, r) => n + r.failures, 0);
+
+    // Open loop at half the bare rate (the bar's load), then at a fixed modest rate; /v1/check and bare alternate.
     const loadRate = Math.round(bareRps * 0.5);
-    const latency = await openLoop(gatehouse.url, token, payloads, loadRate, SECONDS);
-    const bareLatency = await openLoop(bare.url, token, payloads, loadRate, SECONDS);
-    const steady = await openLoop(gatehouse.url, token, payloads, STEADY_RATE, SECONDS);
-    const bareSteady = await openLoop(bare.url, token, payloads, STEADY_RATE, SECONDS);
+    const atLoad = await load.open(gatehouse, token, loadRate, OPEN_SECONDS);
+    const bareAtLoad = await load.open(bare, token, loadRate, OPEN_SECONDS);
+    const expiredAtLoad = await load.open(gatehouseExpired, expiredToken, loadRate, OPEN_SECONDS);
+    const steady = await load.open(gatehouse, token, STEADY_RATE, OPEN_SECONDS);
+    const bareSteady = await load.open(bare, token, STEADY_RATE, OPEN_SECONDS);
+    const loadAfter = loadAverage();
 
     // A store change (a member's role, written by another connection) until /v1/check shows it.
     const writer = await openStore(`sqlite:${fresh}`);
     const visibleMs: number[] = [];
-    const agent = new Agent({ keepAlive: true });
-    const target = new URL(gatehouse.url);
+    const client = new Pool(gatehouse.url, { connections: 1 });
+    const post = async (body: string) => {
+      const res = await client.request({ path: '/v1/check', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+      return res.body.text();
+    };
     for (let i = 0; i < CHANGES; i++) {
       const w = (i * 13) % WORKSPACES;
       const email = `m1@ws-${w}.example`;
@@ -305,21 +303,21 @@ async function main(): Promise<void> {
       // Let the API see the previous change, then cache this workspace, so what is timed is the
       // change reaching a warm cache (a cold workspace would be read fresh and show it at once).
       await new Promise((resolve) => setTimeout(resolve, 300));
-      await post(target, body, token, agent);
+      await post(body);
       await writer.write((trx) => trx.updateTable('members').set({ role_id: role }).where('workspace_id', '=', `tenant-${w}`).where('email_normalized', '=', email).execute());
       const start = performance.now();
       for (;;) {
-        const { text } = await post(target, body, token, agent);
+        const text = await post(body);
         if (text.includes(`"decision":${want}`)) break;
         if (performance.now() - start > 10_000) throw new Error(`change ${i} not visible after 10 s: ${text}`);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       visibleMs.push(performance.now() - start);
     }
-    agent.destroy();
+    await client.close();
     await writer.close();
-    const rss = JSON.parse(await gatehouse.ask('rss')) as { peakRssMiB: number };
-    await Promise.all([bare.stop(), gatehouse.stop(), gatehouseExpired.stop()]);
+    const peakRss = Math.max(gatehouse.peakRssMiB(), gatehouseExpired.peakRssMiB());
+    await Promise.all(running.splice(0).map((p) => p.stop()));
 
     // gatehouse review of the 100,000 members and 1,000,000 recorded decisions; baseline: reading the same rows raw.
     const reviewStore = await openStore(`sqlite:${fresh}`);
@@ -330,36 +328,58 @@ async function main(): Promise<void> {
     const review = await timeIt(async () => reviewAccess(await gatherReview(reviewStore.db, { dialect: reviewStore.dialect, at: new Date(NOW) }), NOW));
     await reviewStore.close();
 
+    const ratio = gatehouseRps / bareRps;
+    const expiredRatio = expiredRps / gatehouseRps;
+    const percent = (x: number) => `${Math.round(x * 100)}%`;
+    const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
     report([
+      ['machine', `${availableParallelism()} cores; ${PINNED ? 'servers pinned to core 0, load generator to core 1 (taskset)' : 'not pinned'}`],
+      ['load average before / after the HTTP phases', `${loadBefore} / ${loadAfter}`],
       ['members / workspaces', `${WORKSPACES * MEMBERS} / ${WORKSPACES}`],
       ['seeding two stores (s)', seeding.ms / 1000],
-      ['concurrency (closed loop)', CONCURRENCY],
-      ['bare node:http req/s', bareRps],
-      ['/v1/check req/s', gatehouseRps],
-      ['ratio /v1/check : bare (bar >= 0.5)', gatehouseRps / bareRps],
-      ['/v1/check req/s, half expired', expiredRps],
-      ['ratio half expired : none (bar >= 0.9)', expiredRps / gatehouseRps],
+      ['closed loop', `${CONCURRENCY} keep-alive connections, ${ROUNDS} rounds of ${SECONDS} s per server, taking turns`],
+      ['bare node:http req/s (each round)', `${bareRps.toFixed(0)} (${list(closed.bare.map((r) => r.rps))})`],
+      ['/v1/check req/s (each round)', `${gatehouseRps.toFixed(0)} (${list(closed.gatehouse.map((r) => r.rps))})`],
+      ['/v1/check req/s, half expired (each round)', `${expiredRps.toFixed(0)} (${list(closed.expired.map((r) => r.rps))})`],
+      ['server CPU, closed loop: bare / gatehouse / half expired', `${percent(mean(serverCpu.bare))} / ${percent(mean(serverCpu.gatehouse))} / ${percent(mean(serverCpu.expired))}`],
+      ['load generator CPU, closed loop: bare / gatehouse / half expired', `${percent(mean(closed.bare.map((r) => r.generatorCpu)))} / ${percent(mean(closed.gatehouse.map((r) => r.generatorCpu)))} / ${percent(mean(closed.expired.map((r) => r.generatorCpu)))}`],
+      ['BAR /v1/check : bare >= 0.5', `${ratio.toFixed(2)} ${verdict(ratio >= 0.5)}`],
+      ['BAR half expired : none expired >= 0.9', `${expiredRatio.toFixed(2)} ${verdict(expiredRatio >= 0.9)}`],
+      ['open loop', `${OPEN_SECONDS} s per run, ${OPEN_CONNECTIONS} keep-alive connections, latency from each request's due time`],
       ['open-loop rate (0.5 x bare req/s)', loadRate],
-      ['/v1/check p50 ms at that rate', latency.p50],
-      ['/v1/check p99 ms at that rate (bar < 5)', latency.p99],
-      ['bare p99 ms at that rate (the load generator\'s own limit)', bareLatency.p99],
-      [`/v1/check p99 ms at ${STEADY_RATE} req/s`, steady.p99],
-      [`bare p99 ms at ${STEADY_RATE} req/s`, bareSteady.p99],
-      ['failed requests', failures + latency.failures + bareLatency.failures + steady.failures + bareSteady.failures],
-      ['serve peak RSS MiB (bar < 256)', rss.peakRssMiB],
+      ...openRows('/v1/check at that rate', atLoad),
+      ...openRows('bare at that rate', bareAtLoad),
+      ...openRows('/v1/check half expired at that rate', expiredAtLoad),
+      ['BAR /v1/check p99 < 5 ms at 0.5 x bare rate', `${atLoad.p99.toFixed(2)} ms ${verdict(atLoad.p99 < 5 && atLoad.failures === 0)}`],
+      ...openRows(`/v1/check at ${STEADY_RATE} req/s`, steady),
+      ...openRows(`bare at ${STEADY_RATE} req/s`, bareSteady),
+      ['failed requests (all phases)', closedFailures + atLoad.failures + bareAtLoad.failures + expiredAtLoad.failures + steady.failures + bareSteady.failures],
+      ['BAR serve peak RSS < 256 MiB', `${peakRss.toFixed(1)} MiB ${verdict(peakRss < 256)}`],
       [`store change visible, p50 ms (${CHANGES} changes)`, percentile(visibleMs, 50)],
-      ['store change visible, p99 ms (bar < 1000)', percentile(visibleMs, 99)],
+      ['BAR store change visible p99 < 1000 ms', `${percentile(visibleMs, 99).toFixed(1)} ms ${verdict(percentile(visibleMs, 99) < 1000)}`],
       ['raw read of members + usage (s)', raw.ms / 1000],
       ['usage rows (recorded decisions)', raw.value],
-      ['review of all workspaces (s, bar < 10)', review.ms / 1000],
+      ['BAR review of all workspaces < 10 s', `${(review.ms / 1000).toFixed(2)} s ${verdict(review.ms < 10_000)}`],
       ['review findings', review.value.workspaces.reduce((n, w) => n + w.findings, 0)],
     ]);
+    if (CPU_PROFILE_DIR !== undefined) {
+      for (const file of readdirSync(CPU_PROFILE_DIR).filter((f) => f.endsWith('.cpuprofile'))) {
+        process.stdout.write(`\ngatehouse serve CPU profile ${join(CPU_PROFILE_DIR, file)}\n${summarizeCpuProfile(JSON.parse(readFileSync(join(CPU_PROFILE_DIR, file), 'utf8')))}\n`);
+      }
+    }
   } finally {
+    await Promise.all(running.map((p) => p.stop().catch(() => {})));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const role = process.env.GATEHOUSE_BENCH_ROLE;
-if (role === 'decisions') await serveDecisions();
-else if (role === 'bare') await serveBare();
-else await main();
+function openRows(label: string, r: OpenLoopResult & { serverCpu: number }): Array<[string, string]> {
+  return [
+    [
+      `${label}: p50 / p90 / p99 / p99.9 / max ms`,
+      `${[r.p50, r.p90, r.p99, r.p999, r.max].map((x) => x.toFixed(2)).join(' / ')} (${r.requests} answers at ${r.achievedRps.toFixed(0)}/s, ${r.failures} failed, send lag <= ${r.maxSendLagMs.toFixed(1)} ms, CPU server ${Math.round(r.serverCpu * 100)}% generator ${Math.round(r.generatorCpu * 100)}%)`,
+    ],
+  ];
+}
+
+await main();

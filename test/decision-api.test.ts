@@ -179,6 +179,21 @@ forEachDialect('decision API rate limit', (dialect) => {
       expect(statuses).toContain(429);
       const limited = await api.call('POST', '/v1/check', check());
       if (limited.status === 429) expect(limited.body.error.code).toBe('rate-limited');
+      // Headers: Retry-After and the X-RateLimit-* set on a refusal only, none on an answer under the rate.
+      const ask = () => fetch(`${api.url}/v1/check`, { method: 'POST', headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' }, body: JSON.stringify(check()) });
+      const refused = await ask();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(refused.headers.get('x-ratelimit-limit')).toBe('3');
+      vi.useFakeTimers({ now: Date.now() + 2000, toFake: ['Date'] });
+      try {
+        const answered = await ask();
+        expect(answered.status).toBe(200);
+        expect(answered.headers.get('x-ratelimit-limit')).toBeNull();
+        expect(answered.headers.get('x-ratelimit-remaining')).toBeNull();
+      } finally {
+        vi.useRealTimers();
+      }
     } finally {
       await api.close();
     }

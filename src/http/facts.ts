@@ -108,6 +108,9 @@ export async function loadTokens(db: Kysely<Database>): Promise<Map<string, Toke
  */
 export class FactsCache {
   #workspaces = new Map<string, Promise<WorkspaceSnapshot | undefined>>();
+  /** The loads that finished in the current generation, readable without a turn of the event loop. */
+  #loaded = new Map<string, WorkspaceSnapshot | null>();
+  #loadedTokens: Map<string, TokenFacts> | undefined;
   #permissions: Promise<Map<string, PermissionFacts>> | undefined;
   #tokens: Promise<Map<string, TokenFacts>> | undefined;
   #generation = 0;
@@ -119,8 +122,23 @@ export class FactsCache {
   invalidate(): void {
     this.#generation += 1;
     this.#workspaces.clear();
+    this.#loaded.clear();
     this.#permissions = undefined;
     this.#tokens = undefined;
+    this.#loadedTokens = undefined;
+  }
+
+  /**
+   * A workspace's facts when they are already in memory: the snapshot, null for a workspace the
+   * store does not have, undefined when it must be loaded (`workspace()`).
+   */
+  peekWorkspace(workspaceId: string): WorkspaceSnapshot | null | undefined {
+    return this.cacheable ? this.#loaded.get(workspaceId) : undefined;
+  }
+
+  /** The tokens when already in memory; undefined when they must be loaded (`tokens()`). */
+  peekTokens(): ReadonlyMap<string, TokenFacts> | undefined {
+    return this.cacheable ? this.#loadedTokens : undefined;
   }
 
   get generation(): number {
@@ -135,8 +153,10 @@ export class FactsCache {
     if (this.cacheable) {
       this.#workspaces.set(workspaceId, loading);
       loading.then(
-        () => {
-          if (this.#generation !== generation && this.#workspaces.get(workspaceId) === loading) this.#workspaces.delete(workspaceId);
+        (snapshot) => {
+          if (this.#generation !== generation) {
+            if (this.#workspaces.get(workspaceId) === loading) this.#workspaces.delete(workspaceId);
+          } else if (this.cacheable) this.#loaded.set(workspaceId, snapshot ?? null);
         },
         () => {
           if (this.#workspaces.get(workspaceId) === loading) this.#workspaces.delete(workspaceId);
@@ -160,11 +180,20 @@ export class FactsCache {
     if (!this.cacheable) return loadTokens(this.store.db);
     const existing = this.#tokens;
     if (existing !== undefined) return existing;
+    const generation = this.#generation;
     const loading = loadTokens(this.store.db);
     this.#tokens = loading;
-    loading.catch(() => {
-      if (this.#tokens === loading) this.#tokens = undefined;
-    });
+    loading.then(
+      (tokens) => {
+        // A load that raced with a change (a revocation) is not kept.
+        if (this.#generation !== generation) {
+          if (this.#tokens === loading) this.#tokens = undefined;
+        } else if (this.cacheable && this.#tokens === loading) this.#loadedTokens = tokens;
+      },
+      () => {
+        if (this.#tokens === loading) this.#tokens = undefined;
+      },
+    );
     return loading;
   }
 }

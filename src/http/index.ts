@@ -47,9 +47,10 @@ export async function runDecisionApi(options: DecisionApiOptions): Promise<Runni
     logger: options.logger,
   });
   facts.cacheable = watcher.watching;
-  const usage = new UsageRecorder(options.store);
+  const clock = options.clock ?? systemClock;
+  const usage = new UsageRecorder(options.store, { clock });
   usage.start();
-  const service = new DecisionService({ store: options.store, facts, clock: options.clock ?? systemClock, usage });
+  const service = new DecisionService({ store: options.store, facts, clock, usage });
   try {
     const server = await startDecisionServer({
       service,

@@ -7,7 +7,7 @@ import { appendAudit, type AuditObject } from '../store/audit.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../util/clock.js';
 import { decide, type Decision, type DecisionReason, type DecisionRequest } from './decide.js';
-import type { FactsCache } from './facts.js';
+import type { FactsCache, WorkspaceSnapshot } from './facts.js';
 import type { UsageRecorder } from './usage.js';
 
 export interface CheckInput {
@@ -37,7 +37,20 @@ export interface DecisionServiceOptions {
   clock: Clock;
   usage?: UsageRecorder;
   /** Called with every answer (metrics). */
-  onDecision?: (decision: Decision, input: CheckInput) => void;
+  onDecision?: (decision: Decision, input: Pick<CheckInput, 'permission'>) => void;
+}
+
+function toRequest(input: CheckInput): DecisionRequest {
+  return {
+    subject: normalizeEmail(input.subject),
+    subjectType: input.subjectType ?? 'member',
+    permission: input.permission,
+    ip: input.ip,
+    loginMethod: input.loginMethod,
+    mfa: input.mfa,
+    idleSeconds: input.idleSeconds,
+    account: input.account === undefined ? undefined : normalizeEmail(input.account),
+  };
 }
 
 export class DecisionService {
@@ -61,25 +74,38 @@ export class DecisionService {
    */
   async check(input: CheckInput, caller: string): Promise<CheckAnswer> {
     const snapshot = await this.options.facts.workspace(input.workspace);
-    const request: DecisionRequest = {
-      subject: normalizeEmail(input.subject),
-      subjectType: input.subjectType ?? 'member',
-      permission: input.permission,
-      ip: input.ip,
-      loginMethod: input.loginMethod,
-      mfa: input.mfa,
-      idleSeconds: input.idleSeconds,
-      account: input.account === undefined ? undefined : normalizeEmail(input.account),
-    };
+    const request = toRequest(input);
     // The clock is read after the facts: the answer is about the instant it is given.
     const now = this.options.clock.now().getTime();
-    const member = request.subjectType === 'member' ? snapshot?.members.get(request.subject) : undefined;
-    const decision = decide(snapshot?.facts, member, snapshot?.grants ?? [], request, now);
-    if (request.subjectType === 'support' && snapshot !== undefined) {
-      await this.#auditSupport(input.workspace, request, decision, now, caller, decision.grant !== undefined ? snapshot.grantObjects.get(decision.grant) : undefined);
-    } else if (decision.decision === 'allow') {
-      this.options.usage?.record(input.workspace, request.subject, request.permission, now);
+    if (request.subjectType === 'support') {
+      const decision = decide(snapshot?.facts, undefined, snapshot?.grants ?? [], request, now);
+      if (snapshot !== undefined) {
+        await this.#auditSupport(input.workspace, request, decision, now, caller, decision.grant !== undefined ? snapshot.grantObjects.get(decision.grant) : undefined);
+      }
+      return this.#answered(decision, input);
     }
+    return this.#forMember(input.workspace, request, snapshot, now);
+  }
+
+  /**
+   * The same answer as `check`, given at once when nothing must be waited
+   * for: a member's decision on facts already in memory. A support decision
+   * (audited first) or facts still to load give a promise.
+   */
+  answer(input: CheckInput, caller: string): CheckAnswer | Promise<CheckAnswer> {
+    if (input.subjectType === 'support') return this.check(input, caller);
+    const snapshot = this.options.facts.peekWorkspace(input.workspace);
+    if (snapshot === undefined) return this.check(input, caller);
+    return this.#forMember(input.workspace, toRequest(input), snapshot ?? undefined, this.options.clock.now().getTime());
+  }
+
+  #forMember(workspaceId: string, request: DecisionRequest, snapshot: WorkspaceSnapshot | undefined, now: number): CheckAnswer {
+    const decision = decide(snapshot?.facts, snapshot?.members.get(request.subject), snapshot?.grants ?? [], request, now);
+    if (decision.decision === 'allow') this.options.usage?.record(workspaceId, request.subject, request.permission, now);
+    return this.#answered(decision, request);
+  }
+
+  #answered(decision: Decision, input: Pick<CheckInput, 'permission'>): CheckAnswer {
     this.options.onDecision?.(decision, input);
     return {
       decision: decision.decision,
