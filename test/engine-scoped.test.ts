@@ -4,7 +4,7 @@
 // is no longer declared is removed per its recorded deletion policy.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { GatehouseObject, ObjectRef } from '../src/model/kinds.js';
-import { syncToStore, type SyncOptions } from '../src/reconcile/sync.js';
+import { syncToStore, type SyncOptions } from '../src/sync/sync.js';
 import { aMember, aRole, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit } from '../src/store/audit.js';
 import type { Store } from '../src/store/store.js';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { acceptInvitation, MemberNotFoundError, recordLogin, takeInvitationsToDeliver } from '../src/app/index.js';
-import { readObjectStates } from '../src/reconcile/sync.js';
+import { readObjectStates } from '../src/sync/sync.js';
 import { aMember, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit, verifyAuditChain } from '../src/store/audit.js';
 import type { Store } from '../src/store/store.js';

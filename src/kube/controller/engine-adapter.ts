@@ -2,7 +2,7 @@
 // readObjectStates from src/reconcile, on a Store from src/store.
 import { sql } from 'kysely';
 import { CHANGED_BY_ANNOTATION, type GatehouseObject, type ObjectRef, type Profile } from '../../model/index.js';
-import { readObjectStates, syncToStore } from '../../reconcile/index.js';
+import { readObjectStates, syncToStore } from '../../sync/sync.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { LeadershipToken, Store } from '../../store/index.js';
 import { auditCheckpoint } from '../../store/audit.js';

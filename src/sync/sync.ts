@@ -11,12 +11,12 @@ import { lastActionsOf } from '../store/audit.js';
 import { checkLeadershipFence, type LeadershipToken } from '../store/fence.js';
 import { loadCounts, loadObserved, type ObservedSelection } from '../store/observed.js';
 import type { Store } from '../store/store.js';
-import { iso } from './desired.js';
-import { plan as makePlan, refOfObject } from './plan.js';
-import { grantKey, memberKey, normalizeEmail, ownedBy, refKey, roleKey } from './records.js';
-import { StateReasons } from './reasons.js';
-import { objectStateOf, type StoreCounts } from './states.js';
-import type { MassRemoval, ObjectOutcome, ObjectState, ObservedStore, Plan, SyncScope } from './types.js';
+import { iso } from '../reconcile/desired.js';
+import { plan as makePlan, refOfObject } from '../reconcile/plan.js';
+import { grantKey, memberKey, normalizeEmail, ownedBy, refKey, roleKey } from '../reconcile/records.js';
+import { StateReasons } from '../reconcile/reasons.js';
+import { objectStateOf, type StoreCounts } from '../reconcile/states.js';
+import type { MassRemoval, ObjectOutcome, ObjectState, ObservedStore, Plan, SyncScope } from '../reconcile/types.js';
 
 export type { SyncScope };
 
