@@ -40,6 +40,12 @@ export type ObservedSelection =
       grants: Array<{ workspaceId: string; name: string }>;
       /** Rows owned by these objects, wherever they are. */
       sources: ObjectRef[];
+      /**
+       * Whether to count the members of the workspaces read (memberCounts,
+       * roleUsage: a query over all their members). Default true; false when
+       * nothing planned can remove a Workspace or Role (loadRowCounts later if it can).
+       */
+      counts?: boolean;
     };
 
 const CHUNK = 500;
@@ -354,23 +360,28 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
         observed.roleUsage.set(key, (observed.roleUsage.get(key) ?? 0) + 1);
       }
     }
-  } else {
-    const ids = [...new Set([...observed.workspaces.keys(), ...[...observed.roles.values()].map((r) => r.workspaceId)])];
-    for (const list of chunks(ids)) {
-      const rows = await db
-        .selectFrom('members')
-        .select(['workspace_id', 'role_id', (eb) => eb.fn.countAll().as('n')])
-        .where('workspace_id', 'in', list)
-        .groupBy(['workspace_id', 'role_id'])
-        .execute();
-      for (const row of rows) {
-        const n = readInteger(row.n);
-        observed.memberCounts.set(row.workspace_id, (observed.memberCounts.get(row.workspace_id) ?? 0) + n);
-        if (row.role_id !== null) observed.roleUsage.set(roleKey(row.workspace_id, row.role_id), n);
-      }
-    }
+  } else if (selection.counts !== false) {
+    await loadRowCounts(db, observed);
   }
   return observed;
+}
+
+/** Fills memberCounts and roleUsage for the workspaces (and roles) of a scoped read, from the store. */
+export async function loadRowCounts(db: Kysely<Database>, observed: ObservedStore): Promise<void> {
+  const ids = [...new Set([...observed.workspaces.keys(), ...[...observed.roles.values()].map((r) => r.workspaceId)])];
+  for (const list of chunks(ids)) {
+    const rows = await db
+      .selectFrom('members')
+      .select(['workspace_id', 'role_id', (eb) => eb.fn.countAll().as('n')])
+      .where('workspace_id', 'in', list)
+      .groupBy(['workspace_id', 'role_id'])
+      .execute();
+    for (const row of rows) {
+      const n = readInteger(row.n);
+      observed.memberCounts.set(row.workspace_id, (observed.memberCounts.get(row.workspace_id) ?? 0) + n);
+      if (row.role_id !== null) observed.roleUsage.set(roleKey(row.workspace_id, row.role_id), n);
+    }
+  }
 }
 
 /**

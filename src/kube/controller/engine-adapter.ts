@@ -42,34 +42,6 @@ function uniqueRefs(refs: ReadonlyArray<ObjectRef | undefined>): ObjectRef[] {
   return [...byKey.values()];
 }
 
-/**
- * When each object changes by itself next, from its state: the instants the
- * planner watches (temporary access ending, a pending invitation expiring, a
- * support grant starting or ending).
- */
-export function nextChangesByRef(states: readonly ObjectState[], at: Date): Map<string, Date> {
-  const now = at.toISOString();
-  const out = new Map<string, Date>();
-  for (const state of states) {
-    const candidates: string[] = [];
-    if (state.ref.kind === 'Member') {
-      if (state.phase !== 'Expired' && state.expiresAt !== undefined && state.expiresAt > now) candidates.push(state.expiresAt);
-      const invitation = state.invitation;
-      if (state.phase === 'Invited' && invitation?.state === 'Waiting' && invitation.expiresAt !== undefined && invitation.expiresAt > now) {
-        candidates.push(invitation.expiresAt);
-      }
-    } else if (state.ref.kind === 'SupportGrant') {
-      if (state.phase === 'Pending' && state.startsAt !== undefined && state.startsAt > now) candidates.push(state.startsAt);
-      if ((state.phase === 'Pending' || state.phase === 'Active') && state.endsAt !== undefined && state.endsAt > now) candidates.push(state.endsAt);
-    }
-    if (candidates.length > 0) {
-      const earliest = candidates.reduce((a, b) => (new Date(a) < new Date(b) ? a : b));
-      out.set(`${state.ref.kind}/${state.ref.namespace}/${state.ref.name}`, new Date(earliest));
-    }
-  }
-  return out;
-}
-
 /** Says whether the store may be used yet (its schema migrated); throws with the reason when not. */
 export interface StoreGate {
   check(): void;
@@ -115,7 +87,7 @@ export class StoreEngine implements AccessEngine {
         states: result.states,
         changes: result.written?.actions ?? 0,
         changed,
-        nextChangeAtByRef: nextChangesByRef(result.states, at),
+        nextChangeAtByRef: result.nextChangeAtByRef,
         ...(result.nextChangeAt !== undefined ? { nextChangeAt: result.nextChangeAt } : {}),
       };
     } catch (err) {
