@@ -66,11 +66,12 @@ export class StoreEngine implements AccessEngine {
   async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     try {
       this.gate?.check();
-      const changedBy = changedByIndex(desired);
+      // Indexed on the first write only: a sync that writes nothing never walks its context for it.
+      let changedBy: Map<string, string> | undefined;
       const result = await syncToStore(this.store, desired, {
         at,
         actor: this.actor,
-        actorOf: (ref) => changedBy.get(`${ref.kind}/${ref.namespace}/${ref.name}`),
+        actorOf: (ref) => (changedBy ??= changedByIndex(desired)).get(`${ref.kind}/${ref.namespace}/${ref.name}`),
         scope,
         profile: this.profile,
         ...(index !== undefined ? { index } : {}),

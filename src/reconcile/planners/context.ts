@@ -83,6 +83,8 @@ export interface PlanContext {
   readonly declared: DeclaredObjects;
   /** In-scope refKeys; undefined with scope all. */
   readonly inScope: ReadonlySet<string> | undefined;
+  /** The in-scope refKeys that are declared, in declaration order (scoped plans only). */
+  readonly inScopeDeclared: readonly string[] | undefined;
   readonly held: ReadonlySet<string>;
   readonly removalGuard: { maxShare: number } | false;
 
@@ -103,13 +105,16 @@ export interface PlanContext {
 }
 
 export function planContext(desired: readonly GatehouseObject[], observed: ObservedStore, at: string, options: PlanOptions, removalGuard: { maxShare: number } | false): PlanContext {
+  const declared = options.declared ?? declaredObjects(desired);
+  const inScope = options.scope.type === 'all' ? undefined : new Set(options.scope.refs.map(refKey));
   return {
     at,
     profile: options.profile,
     options,
     observed,
-    declared: options.declared ?? declaredObjects(desired),
-    inScope: options.scope.type === 'all' ? undefined : new Set(options.scope.refs.map(refKey)),
+    declared,
+    inScope,
+    inScopeDeclared: inScope === undefined ? undefined : declaredInOrder(declared, inScope),
     held: options.held ?? new Set(),
     removalGuard,
     actions: [],
@@ -180,12 +185,10 @@ export function sourceFor(ctx: PlanContext, object: GatehouseObject): SourceReco
   return sourceOf(object, ctx.options.files?.get(refKey(refOfObject(object))));
 }
 
-/** The in-scope declared keys, in declaration order: the scope's own (small) set when scoped, never the whole declaration. */
-function inScopeDeclaredKeys(ctx: PlanContext): Iterable<string> {
-  if (ctx.inScope === undefined) return ctx.declared.byKey.keys();
-  const { position } = ctx.declared;
-  const keys = [...ctx.inScope].filter((key) => position.has(key));
-  return keys.sort((a, b) => (position.get(a) as number) - (position.get(b) as number));
+/** Of `keys`, the declared ones in declaration order: a scoped plan walks its scope, never the whole declaration. */
+function declaredInOrder(declared: DeclaredObjects, keys: ReadonlySet<string>): string[] {
+  const { position } = declared;
+  return [...keys].filter((key) => position.has(key)).sort((a, b) => (position.get(a) as number) - (position.get(b) as number));
 }
 
 /**
@@ -195,7 +198,7 @@ function inScopeDeclaredKeys(ctx: PlanContext): Iterable<string> {
  */
 export function declaredOfKind<K extends GatehouseObject['kind']>(ctx: PlanContext, kind: K): Array<Extract<GatehouseObject, { kind: K }>> {
   const out: Array<Extract<GatehouseObject, { kind: K }>> = [];
-  for (const key of inScopeDeclaredKeys(ctx)) {
+  for (const key of ctx.inScopeDeclared ?? ctx.declared.byKey.keys()) {
     const object = ctx.declared.byKey.get(key) as GatehouseObject;
     if (object.kind !== kind) continue;
     if (ctx.held.has(key)) {
