@@ -283,8 +283,7 @@ async function markRecreatedRows(db: Parameters<typeof lastActionsOf>[0], plan: 
 export async function syncToStore(store: Store, desired: readonly GatehouseObject[], options: SyncOptions): Promise<SyncResult> {
   const { at, profile, scope } = options;
   // Indexed once per sync, for the sync and the planner alike.
-  const declaredIndex = declaredObjects(desired);
-  const declared = declaredIndex.byKey;
+  const declared = declaredObjects(desired);
   const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
 
   const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
@@ -326,7 +325,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
       held: rules.held,
       ...(options.files !== undefined ? { files: options.files } : {}),
       ...(guardOption !== undefined ? { removalGuard: guardOption } : {}),
-      declared: declaredIndex,
+      declared,
     });
     await markRecreatedRows(trx, plan);
     if (!options.dryRun && plan.massRemovals.length > 0 && options.removalGuard?.allow !== true) {
@@ -378,7 +377,7 @@ export async function readObjectStates(
   at: Date,
   profile?: Profile,
 ): Promise<ObjectState[]> {
-  const declared = declaredObjects(desired).byKey;
+  const declared = declaredObjects(desired);
   const atIso = iso(at);
   return store.read(async (trx) => {
     const observed = await loadObserved(trx, selectionFor(refs, declared));

@@ -49,22 +49,23 @@ export interface PlanOptions {
   declared?: DeclaredObjects;
 }
 
-/** Declared objects by refKey (first wins: duplicates are rule errors), with their position in the list. */
-export interface DeclaredObjects {
-  readonly byKey: ReadonlyMap<string, GatehouseObject>;
-  readonly position: ReadonlyMap<string, number>;
-}
+/** Declared objects by refKey, in declaration order (first wins: duplicates are rule errors). */
+export type DeclaredObjects = ReadonlyMap<string, GatehouseObject>;
 
 export function declaredObjects(desired: readonly GatehouseObject[]): DeclaredObjects {
   const byKey = new Map<string, GatehouseObject>();
-  const position = new Map<string, number>();
   for (const object of desired) {
-    const key = refKey(refOfObject(object));
-    if (byKey.has(key)) continue;
-    position.set(key, byKey.size);
-    byKey.set(key, object);
+    const key = declaredKey(object);
+    if (!byKey.has(key)) byKey.set(key, object);
   }
-  return { byKey, position };
+  return byKey;
+}
+
+/** refKey(refOfObject(object)), without the intermediate ref (run for every object of a sync's context). */
+export function declaredKey(object: GatehouseObject): string {
+  const metadata = (object as { metadata?: { namespace?: unknown; name?: unknown } }).metadata;
+  const namespace = typeof metadata?.namespace === 'string' ? metadata.namespace : 'default';
+  return `${object.kind}/${namespace}/${typeof metadata?.name === 'string' ? metadata.name : ''}`;
 }
 
 /** Rows a source object owns, found through the rows' source columns. */
@@ -178,17 +179,22 @@ export function isInScope(ctx: PlanContext, key: string): boolean {
 }
 
 export function isDeclared(ctx: PlanContext, key: string): boolean {
-  return ctx.declared.byKey.has(key);
+  return ctx.declared.has(key);
 }
 
 export function sourceFor(ctx: PlanContext, object: GatehouseObject): SourceRecord {
   return sourceOf(object, ctx.options.files?.get(refKey(refOfObject(object))));
 }
 
-/** Of `keys`, the declared ones in declaration order: a scoped plan walks its scope, never the whole declaration. */
+/**
+ * Of `keys`, the declared ones in declaration order, found once per plan: the
+ * per-kind planners then walk the scope only, never the whole declaration.
+ */
 function declaredInOrder(declared: DeclaredObjects, keys: ReadonlySet<string>): string[] {
-  const { position } = declared;
-  return [...keys].filter((key) => position.has(key)).sort((a, b) => (position.get(a) as number) - (position.get(b) as number));
+  if (keys.size === 1) return [...keys].filter((key) => declared.has(key));
+  const out: string[] = [];
+  for (const key of declared.keys()) if (keys.has(key)) out.push(key);
+  return out;
 }
 
 /**
@@ -198,8 +204,8 @@ function declaredInOrder(declared: DeclaredObjects, keys: ReadonlySet<string>): 
  */
 export function declaredOfKind<K extends GatehouseObject['kind']>(ctx: PlanContext, kind: K): Array<Extract<GatehouseObject, { kind: K }>> {
   const out: Array<Extract<GatehouseObject, { kind: K }>> = [];
-  for (const key of ctx.inScopeDeclared ?? ctx.declared.byKey.keys()) {
-    const object = ctx.declared.byKey.get(key) as GatehouseObject;
+  for (const key of ctx.inScopeDeclared ?? ctx.declared.keys()) {
+    const object = ctx.declared.get(key) as GatehouseObject;
     if (object.kind !== kind) continue;
     if (ctx.held.has(key)) {
       const pick = (rows: OwnedRows) => (kind === 'Workspace' ? rows.workspaces[0] : kind === 'Role' ? rows.roles[0] : kind === 'Member' ? rows.members[0] : rows.grants[0]);
@@ -212,7 +218,7 @@ export function declaredOfKind<K extends GatehouseObject['kind']>(ctx: PlanConte
 }
 
 export function workspaceObject(ctx: PlanContext, namespace: string, name: string): Workspace | undefined {
-  const object = ctx.declared.byKey.get(refKey({ kind: 'Workspace', namespace, name }));
+  const object = ctx.declared.get(refKey({ kind: 'Workspace', namespace, name }));
   return object?.kind === 'Workspace' ? object : undefined;
 }
 
@@ -228,7 +234,7 @@ export function availableWorkspace(ctx: PlanContext, namespace: string, name: st
   if (planned !== undefined || ctx.inScope === undefined) return planned;
   const key = refKey({ kind: 'Workspace', namespace, name });
   if (ctx.inScope.has(key)) return undefined;
-  const object = ctx.declared.byKey.get(key);
+  const object = ctx.declared.get(key);
   if (object?.kind !== 'Workspace') return undefined;
   const workspaceId = (object.spec as { workspaceId?: unknown } | undefined)?.workspaceId;
   if (typeof workspaceId !== 'string') return undefined;

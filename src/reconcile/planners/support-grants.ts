@@ -54,7 +54,7 @@ function planGrant(ctx: PlanContext, grant: SupportGrant, workspaceId: string | 
   const observed = ctx.observed.grants.get(key);
   let scopeMemberEmail: string | undefined;
   if (grant.spec.scope.type === 'Member' && grant.spec.scope.memberRef !== undefined) {
-    const target = ctx.declared.byKey.get(refKey({ kind: 'Member', namespace: ref.namespace, name: grant.spec.scope.memberRef.name }));
+    const target = ctx.declared.get(refKey({ kind: 'Member', namespace: ref.namespace, name: grant.spec.scope.memberRef.name }));
     if (target?.kind === 'Member' && typeof target.spec?.email === 'string') scopeMemberEmail = target.spec.email;
   }
   const desired = grantRecordOf(grant, workspaceId, scopeMemberEmail, observed?.startsAt ?? ctx.at, sourceFor(ctx, grant));
