@@ -431,3 +431,41 @@ export async function loadCounts(
   }
   return { workspaces, roles };
 }
+
+/** A member row the application changed (an invitation accepted, a login), by the object that owns it. */
+export interface MemberActivity {
+  source: { namespace: string; name: string };
+  acceptedAt?: string;
+  lastLoginAt?: string;
+}
+
+/** The query membersChangedSince runs (its plan is checked in tests). */
+export function membersChangedSinceQuery(db: Kysely<Database>, since: Date) {
+  const at = since.toISOString();
+  return db
+    .selectFrom('members')
+    .select(['source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
+    .where('source_kind', '=', 'Member')
+    .where((eb) => eb.or([eb('accepted_at', '>=', at), eb('last_login_at', '>=', at)]));
+}
+
+/**
+ * Members (owned by a Member object) whose accepted_at or last_login_at is at
+ * or after `since`: through the two activity indexes (migration 7), so the
+ * rows read are the changed ones, not the table.
+ */
+export async function membersChangedSince(db: Kysely<Database>, since: Date): Promise<MemberActivity[]> {
+  const rows = await membersChangedSinceQuery(db, since).execute();
+  const out: MemberActivity[] = [];
+  for (const row of rows) {
+    if (row.source_namespace === null || row.source_name === null) continue;
+    const acceptedAt = readOptionalTime(row.accepted_at);
+    const lastLoginAt = readOptionalTime(row.last_login_at);
+    out.push({
+      source: { namespace: row.source_namespace, name: row.source_name },
+      ...(acceptedAt !== undefined ? { acceptedAt } : {}),
+      ...(lastLoginAt !== undefined ? { lastLoginAt } : {}),
+    });
+  }
+  return out;
+}

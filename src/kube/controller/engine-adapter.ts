@@ -6,7 +6,7 @@ import { readObjectStates, syncToStore } from '../../sync/sync.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { LeadershipToken, Store } from '../../store/index.js';
 import { auditCheckpoint } from '../../store/audit.js';
-import { readOptionalTime } from '../../store/convert.js';
+import { membersChangedSince } from '../../store/observed.js';
 import { errorMessage } from '../../util/errors.js';
 import { gatherReview } from '../../review/gather.js';
 import { gatherGrantEvidence } from '../../review/grant-evidence.js';
@@ -128,28 +128,11 @@ export class StoreEngine implements AccessEngine {
     }
   }
 
-  /** One query over the members table: rows whose accepted_at or last_login_at is at or after `since`. */
+  /** Rows whose accepted_at or last_login_at is at or after `since`, read through their indexes. */
   async changedSince(since: Date): Promise<ApplicationChange[]> {
     try {
       this.gate?.check();
-      const rows = await this.store.db
-        .selectFrom('members')
-        .select(['source_kind', 'source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
-        .where('source_kind', '=', 'Member')
-        .where((eb) => eb.or([eb('accepted_at', '>=', since.toISOString()), eb('last_login_at', '>=', since.toISOString())]))
-        .execute();
-      const changes: ApplicationChange[] = [];
-      for (const row of rows) {
-        if (row.source_namespace === null || row.source_name === null) continue;
-        const acceptedAt = readOptionalTime(row.accepted_at);
-        const lastLoginAt = readOptionalTime(row.last_login_at);
-        changes.push({
-          ref: { kind: 'Member', namespace: row.source_namespace, name: row.source_name },
-          ...(acceptedAt !== undefined ? { acceptedAt } : {}),
-          ...(lastLoginAt !== undefined ? { lastLoginAt } : {}),
-        });
-      }
-      return changes;
+      return (await membersChangedSince(this.store.db, since)).map(({ source, ...times }) => ({ ref: { kind: 'Member', ...source }, ...times }));
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
     }
