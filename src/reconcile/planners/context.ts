@@ -25,6 +25,7 @@ import {
   type SupportGrantRecord,
   type WorkspaceRecord,
 } from '../records.js';
+import { StateReasons } from '../reasons.js';
 import type { MassRemoval, ObjectOutcome, ObservedStore, PlanAction, SyncScope } from '../types.js';
 
 export interface PlanOptions {
@@ -321,6 +322,34 @@ export function updateAction<R extends OwnedRecord>(
       ? `changed outside Gatehouse (${names}); restoring the declared values`
       : `declaration changed (${names})`;
   return { reason, drift, changes };
+}
+
+/**
+ * Plans the in-scope declared objects of a kind that live in a Workspace, in
+ * the order of their rows (workspace id, then `rowName`); one whose Workspace
+ * row is not usable is blocked and keeps what it owns.
+ */
+export function planInWorkspaces<K extends 'Role' | 'Member' | 'SupportGrant'>(
+  ctx: PlanContext,
+  kind: K,
+  rowName: (object: Extract<GatehouseObject, { kind: K }>) => string,
+  pick: (rows: OwnedRows) => ObjectOutcome['record'],
+  planOne: (ctx: PlanContext, object: Extract<GatehouseObject, { kind: K }>, workspaceId: string) => void,
+): void {
+  const planned = declaredOfKind(ctx, kind).map((object) => ({
+    object,
+    workspaceId: availableWorkspace(ctx, refOfObject(object).namespace, (object as Role | Member | SupportGrant).spec.workspaceRef.name),
+  }));
+  for (const { object, workspaceId } of sortedBy(planned, (p) => `${p.workspaceId ?? ''}\u0000${rowName(p.object)}`)) {
+    if (workspaceId === undefined) notWritten(ctx, refOfObject(object), 'blocked', StateReasons.DependencyNotReady, missingWorkspaceMessage(ctx, object as Role | Member | SupportGrant), pick);
+    else planOne(ctx, object, workspaceId);
+  }
+}
+
+/** An outcome's next change: the earliest of the instants still to come, if any. */
+export function nextChangeOf(instants: readonly string[]): { nextChangeAt?: string } {
+  const next = earliest(instants);
+  return next !== undefined ? { nextChangeAt: next } : {};
 }
 
 export function missingWorkspaceMessage(ctx: PlanContext, object: Role | Member | SupportGrant): string {

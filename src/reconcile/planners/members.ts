@@ -19,17 +19,14 @@ import {
 import { StateReasons } from '../reasons.js';
 import type { ActionOp, ObjectOutcome } from '../types.js';
 import {
-  availableWorkspace,
-  declaredOfKind,
   describeSource,
-  earliest,
-  missingWorkspaceMessage,
+  nextChangeOf,
   notWritten,
   ownedByAnother,
+  planInWorkspaces,
   refOfObject,
   releaseRole,
   setOutcome,
-  sortedBy,
   sourceFor,
   updateAction,
   workspaceObject,
@@ -50,23 +47,14 @@ function roleAvailable(ctx: PlanContext, workspaceId: string, roleId: string): b
   return ctx.createdRoles.has(key) || ctx.observed.roles.has(key);
 }
 
+const pick = (rows: OwnedRows) => rows.members[0];
+
 export function planMembers(ctx: PlanContext): void {
-  const members = declaredOfKind(ctx, 'Member').map((member) => ({
-    member,
-    workspaceId: availableWorkspace(ctx, refOfObject(member).namespace, member.spec.workspaceRef.name),
-  }));
-  for (const { member, workspaceId } of sortedBy(members, (m) => `${m.workspaceId ?? ''}\u0000${normalizeEmail(m.member.spec.email)}`)) {
-    planMember(ctx, member, workspaceId);
-  }
+  planInWorkspaces(ctx, 'Member', (member) => normalizeEmail(member.spec.email), pick, planMember);
 }
 
-function planMember(ctx: PlanContext, member: Member, workspaceId: string | undefined): void {
+function planMember(ctx: PlanContext, member: Member, workspaceId: string): void {
   const ref = refOfObject(member);
-  const pick = (rows: OwnedRows) => rows.members[0];
-  if (workspaceId === undefined) {
-    notWritten(ctx, ref, 'blocked', StateReasons.DependencyNotReady, missingWorkspaceMessage(ctx, member), pick);
-    return;
-  }
   if (member.spec.role !== undefined && !roleAvailable(ctx, workspaceId, member.spec.role)) {
     notWritten(
       ctx,
@@ -269,6 +257,5 @@ function memberNextChange(ctx: PlanContext, member: MemberRecord): { nextChangeA
   if (member.state !== 'Expired' && member.expiresAt !== undefined && member.expiresAt > ctx.at) times.push(member.expiresAt);
   const invitation = member.invitation;
   if (invitation?.state === 'Waiting' && invitation.expiresAt > ctx.at && member.state === 'Invited') times.push(invitation.expiresAt);
-  const next = earliest(times);
-  return next !== undefined ? { nextChangeAt: next } : {};
+  return nextChangeOf(times);
 }

@@ -5,33 +5,26 @@ import { roleDigest, roleFields, roleKey, type SourceRecord } from '../records.j
 import { StateReasons } from '../reasons.js';
 import type { ObjectOutcome } from '../types.js';
 import {
-  availableWorkspace,
-  declaredOfKind,
   describeSource,
-  missingWorkspaceMessage,
   notWritten,
   ownedByAnother,
+  planInWorkspaces,
   refOfObject,
   setOutcome,
-  sortedBy,
   sourceFor,
   updateAction,
   type OwnedRows,
   type PlanContext,
 } from './context.js';
 
+const pick = (rows: OwnedRows) => rows.roles[0];
+
 export function planRoles(ctx: PlanContext): void {
-  const planned = declaredOfKind(ctx, 'Role').map((role) => ({ role, workspaceId: availableWorkspace(ctx, refOfObject(role).namespace, role.spec.workspaceRef.name) }));
-  for (const { role, workspaceId } of sortedBy(planned, (p) => `${p.workspaceId ?? ''}\u0000${p.role.metadata.name}`)) planRole(ctx, role, workspaceId);
+  planInWorkspaces(ctx, 'Role', (role) => role.metadata.name, pick, planRole);
 }
 
-function planRole(ctx: PlanContext, role: Role, workspaceId: string | undefined): void {
+function planRole(ctx: PlanContext, role: Role, workspaceId: string): void {
   const ref = refOfObject(role);
-  const pick = (rows: OwnedRows) => rows.roles[0];
-  if (workspaceId === undefined) {
-    notWritten(ctx, ref, 'blocked', StateReasons.DependencyNotReady, missingWorkspaceMessage(ctx, role), pick);
-    return;
-  }
   const desired = roleRecordOf(role, workspaceId, ctx.profile, sourceFor(ctx, role));
   const key = roleKey(workspaceId, desired.roleId);
   const observed = ctx.observed.roles.get(key);

@@ -18,16 +18,13 @@ import {
 import { StateReasons } from '../reasons.js';
 import type { ActionOp, ObjectOutcome } from '../types.js';
 import {
-  availableWorkspace,
-  declaredOfKind,
   describeSource,
-  earliest,
-  missingWorkspaceMessage,
+  nextChangeOf,
   notWritten,
   ownedByAnother,
+  planInWorkspaces,
   refOfObject,
   setOutcome,
-  sortedBy,
   sourceFor,
   updateAction,
   workspaceObject,
@@ -35,21 +32,14 @@ import {
   type PlanContext,
 } from './context.js';
 
+const pick = (rows: OwnedRows) => rows.grants[0];
+
 export function planSupportGrants(ctx: PlanContext): void {
-  const grants = declaredOfKind(ctx, 'SupportGrant').map((grant) => ({
-    grant,
-    workspaceId: availableWorkspace(ctx, refOfObject(grant).namespace, grant.spec.workspaceRef.name),
-  }));
-  for (const { grant, workspaceId } of sortedBy(grants, (g) => `${g.workspaceId ?? ''}\u0000${g.grant.metadata.name}`)) planGrant(ctx, grant, workspaceId);
+  planInWorkspaces(ctx, 'SupportGrant', (grant) => grant.metadata.name, pick, planGrant);
 }
 
-function planGrant(ctx: PlanContext, grant: SupportGrant, workspaceId: string | undefined): void {
+function planGrant(ctx: PlanContext, grant: SupportGrant, workspaceId: string): void {
   const ref = refOfObject(grant);
-  const pick = (rows: OwnedRows) => rows.grants[0];
-  if (workspaceId === undefined) {
-    notWritten(ctx, ref, 'blocked', StateReasons.DependencyNotReady, missingWorkspaceMessage(ctx, grant), pick);
-    return;
-  }
   const key = grantKey(workspaceId, grant.metadata.name);
   const observed = ctx.observed.grants.get(key);
   let scopeMemberEmail: string | undefined;
@@ -165,8 +155,7 @@ function grantNextChange(ctx: PlanContext, grant: SupportGrantRecord): { nextCha
   const times: string[] = [];
   if (grant.state === 'Pending' && grant.startsAt > ctx.at) times.push(grant.startsAt);
   if ((grant.state === 'Pending' || grant.state === 'Active') && grant.endsAt > ctx.at) times.push(grant.endsAt);
-  const next = earliest(times);
-  return next !== undefined ? { nextChangeAt: next } : {};
+  return nextChangeOf(times);
 }
 
 /** Whether the grant's Workspace lets vendor support in (declared, else as stored). */
