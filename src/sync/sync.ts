@@ -380,7 +380,8 @@ export async function readObjectStates(
   const declared = declaredObjects(desired);
   const atIso = iso(at);
   return store.read(async (trx) => {
-    const observed = await loadObserved(trx, selectionFor(refs, declared));
+    // Status counts come from loadCounts below; the planner's member counts are not needed.
+    const observed = await loadObserved(trx, selectionFor(refs, declared, false));
     const outcomes: ObjectOutcome[] = refs.map((ref) => observedOutcome(ref, declared, observed));
     const legacyIsAdmin = profile !== undefined && grantsAdmin(profile, profile.legacyPermissions);
     const ids = [...new Set(outcomes.filter((o) => o.workspaceId !== undefined && (o.ref.kind === 'Workspace' || o.ref.kind === 'Role')).map((o) => o.workspaceId as string))];
