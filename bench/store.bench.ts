@@ -13,7 +13,7 @@ import type { GatehouseObject } from '../src/model/kinds.js';
 import { getDefaultProfile } from '../src/model/profile.js';
 import { emptyObservedStore, plan } from '../src/reconcile/plan.js';
 import type { MemberRecord } from '../src/reconcile/records.js';
-import { syncToStore } from '../src/reconcile/sync.js';
+import { syncToStore } from '../src/sync/sync.js';
 import { applyPlan, newMemberRow } from '../src/store/apply.js';
 import { insertRows } from '../src/store/bulk.js';
 import { newId } from '../src/store/ids.js';

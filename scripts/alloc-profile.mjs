@@ -1,7 +1,8 @@
 // Preload (node --import ./scripts/alloc-profile.mjs, or in NODE_OPTIONS) that
 // samples every allocation, garbage included (unlike --heap-prof, which keeps
 // only what is live at exit), and at exit prints the allocation sites that
-// allocated the most, by self bytes, to stderr and to ALLOC_PROFILE_OUT when set.
+// allocated the most (ALLOC_PROFILE_TOP, default 30), by self bytes, to stderr and to
+// ALLOC_PROFILE_OUT when set.
 // Where a peak RSS goes when the retained heap is small: the garbage.
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
@@ -37,7 +38,7 @@ async function dump() {
   if (written) return;
   written = true;
   const { profile } = await post('HeapProfiler.getSamplingProfile');
-  const text = summarize(profile);
+  const text = summarize(profile, Number(process.env.ALLOC_PROFILE_TOP ?? 30));
   process.stderr.write(`\n[alloc-profile pid ${process.pid}]\n${text}\n`);
   if (process.env.ALLOC_PROFILE_OUT) writeFileSync(`${process.env.ALLOC_PROFILE_OUT}.${process.pid}.txt`, `${text}\n`);
 }

@@ -10,7 +10,7 @@ import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
 import type { GatehouseObject } from '../src/model/kinds.js';
 import { getDefaultProfile } from '../src/model/profile.js';
 import { refOfObject } from '../src/reconcile/plan.js';
-import { syncToStore } from '../src/reconcile/sync.js';
+import { syncToStore } from '../src/sync/sync.js';
 import { loadSources } from '../src/source/load.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { forEachDialect } from './support/stores.js';

@@ -4,7 +4,7 @@
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GatehouseObject } from '../src/model/kinds.js';
-import { MassRemovalError, syncToStore } from '../src/reconcile/sync.js';
+import { MassRemovalError, syncToStore } from '../src/sync/sync.js';
 import { aMember, aRole, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit } from '../src/store/audit.js';
 import type { Store } from '../src/store/store.js';

@@ -2,7 +2,7 @@
 // instant: at == end means ended. Time moves by passing `at`; nothing sleeps.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acceptInvitation, takeInvitationsToDeliver } from '../src/app/index.js';
-import { readObjectStates } from '../src/reconcile/sync.js';
+import { readObjectStates } from '../src/sync/sync.js';
 import type { Store } from '../src/store/store.js';
 import { aMember, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { memberRow, ops, profile, stateOf, syncAll } from './support/engine.js';

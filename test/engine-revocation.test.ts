@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreEngine } from '../src/kube/controller/engine-adapter.js';
 import type { GatehouseObject } from '../src/model/kinds.js';
-import { RuleErrorsError } from '../src/reconcile/sync.js';
+import { RuleErrorsError } from '../src/sync/sync.js';
 import { aMember, anAdmin, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit } from '../src/store/audit.js';
 import { FencedError, type LeadershipToken } from '../src/store/fence.js';

@@ -4,7 +4,7 @@
 // is no longer declared is removed per its recorded deletion policy.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { GatehouseObject, ObjectRef } from '../src/model/kinds.js';
-import { syncToStore, type SyncOptions } from '../src/reconcile/sync.js';
+import { syncToStore, type SyncOptions } from '../src/sync/sync.js';
 import { aMember, aRole, aSupportGrant, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit } from '../src/store/audit.js';
 import type { Store } from '../src/store/store.js';
@@ -117,6 +117,26 @@ forEachDialect('engine scoped sync', (dialect) => {
     const result = await syncObjects(store, [...declared, grant], [ref('SupportGrant', 'ticket')]);
     expect(stateOf(result, 'SupportGrant', 'ticket')).toMatchObject({ phase: 'Pending', reason: 'Scheduled' });
     expect(result.nextChangeAt?.toISOString()).toBe('2026-06-02T00:00:00.000Z');
+  });
+
+  it('reports each object\'s own next change, as the plan found it', async () => {
+    const temporary = withMeta(aMember({ name: 'carol', spec: { email: 'carol@acme.example', expiresAt: '2026-06-03T00:00:00Z' } }), 'uid-carol', 1);
+    const grant = withMeta(aSupportGrant({ name: 'ticket', spec: { startsAt: '2026-06-02T00:00:00Z', duration: '24h' } }), 'uid-grant', 1);
+    const result = await syncObjects(store, [...declared, temporary, grant], [ref('Member', 'alice'), ref('Member', 'carol'), ref('SupportGrant', 'ticket')]);
+    expect(Object.fromEntries([...result.nextChangeAtByRef].map(([key, at]) => [key, at.toISOString()]))).toEqual({
+      // The invitation expires after the workspace's 7 days; carol's access ends first.
+      'Member/acme/alice': '2026-06-08T00:00:00.000Z',
+      'Member/acme/carol': '2026-06-03T00:00:00.000Z',
+      'SupportGrant/acme/ticket': '2026-06-02T00:00:00.000Z',
+    });
+    expect(result.nextChangeAt?.toISOString()).toBe('2026-06-02T00:00:00.000Z');
+  });
+
+  it('keeps a deleted Role that members in the store still have (RoleInUse), counting them for that batch only', async () => {
+    await syncObjects(store, declared, [ref('Member', 'alice')]);
+    const result = await syncObjects(store, [workspace, alice, bob], [ref('Role', 'campaign-analyst')]);
+    expect(ops(result)).toEqual([]);
+    expect(stateOf(result, 'Role', 'campaign-analyst')).toMatchObject({ phase: 'Terminating', reason: 'RoleInUse' });
   });
 
   it('agrees with a full sync', async () => {

@@ -3,11 +3,13 @@
 // email, refused when expired; logins recorded; Gatehouse never overwrites
 // what the application wrote; everything audited.
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { acceptInvitation, MemberNotFoundError, recordLogin, takeInvitationsToDeliver } from '../src/app/index.js';
-import { readObjectStates } from '../src/reconcile/sync.js';
+import { readObjectStates } from '../src/sync/sync.js';
 import { aMember, aWorkspace } from '../src/rules/testing/builders.js';
 import { listAudit, verifyAuditChain } from '../src/store/audit.js';
+import { membersChangedSince, membersChangedSinceQuery } from '../src/store/observed.js';
 import type { Store } from '../src/store/store.js';
 import { memberRow, ops, profile, stateOf, syncAll } from './support/engine.js';
 import { forEachDialect } from './support/stores.js';
@@ -43,6 +45,26 @@ forEachDialect('application API', (dialect) => {
     expect(hashes).toEqual(all.map((d) => createHash('sha256').update(d.token).digest('hex')).sort());
     const everything = JSON.stringify(await store.db.selectFrom('invitations').selectAll().execute());
     for (const d of all) expect(everything).not.toContain(d.token);
+  });
+
+  it('finds the members the application changed since an instant (the operator\'s store poll), and only those', async () => {
+    const [alice] = (await takeInvitationsToDeliver(store, 10, { at: at(1) })).filter((d) => d.email === 'Alice@Acme.example');
+    await acceptInvitation(store, { token: alice?.token as string, email: 'alice@acme.example', at: at(2) });
+    await recordLogin(store, { workspaceId: 'acme', email: 'bob@acme.example', at: at(4) });
+    const names = async (since: Date) => (await membersChangedSince(store.db, since)).map((m) => `${m.source.namespace}/${m.source.name}`).sort();
+    expect(await names(at(1))).toEqual(['acme/alice', 'acme/bob']);
+    expect(await names(at(3))).toEqual(['acme/bob']);
+    expect(await names(at(5))).toEqual([]);
+    expect(await membersChangedSince(store.db, at(3))).toEqual([{ source: { namespace: 'acme', name: 'bob' }, lastLoginAt: at(4).toISOString() }]);
+    if (dialect.name === 'sqlite') {
+      // Read through the activity indexes, not by scanning the members table.
+      const query = membersChangedSinceQuery(store.db, new Date(T0)).compile();
+      const plan = await sql.raw<{ detail: string }>(`explain query plan ${query.sql.replace('?', "'Member'").replaceAll('?', `'${T0}'`)}`).execute(store.db);
+      const details = plan.rows.map((r) => r.detail).join('\n');
+      expect(details).toContain('USING INDEX members_accepted_at');
+      expect(details).toContain('USING INDEX members_last_login_at');
+      expect(details).not.toMatch(/^SCAN members$/m);
+    }
   });
 
   it('accepts only with the invited email (any letter case), once', async () => {

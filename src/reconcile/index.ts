@@ -1,15 +1,7 @@
-// The engine: a pure planner (declared objects + store rows + instant ->
-// ordered actions) and the sync that checks rules, plans and applies it.
+// The engine's pure half: the planner (declared objects + store rows +
+// instant -> ordered actions) and the state it reports per object. The sync
+// that reads the store, checks rules, plans and applies is src/sync/.
 export { DEFAULT_MAX_REMOVAL_SHARE, emptyObservedStore, plan, refOfObject, type PlanOptions } from './plan.js';
-export {
-  MassRemovalError,
-  readObjectStates,
-  syncToStore,
-  type RemovalGuard,
-  type SyncOptions,
-  type SyncResult,
-  type SyncScope,
-} from './sync.js';
 export { StateReasons, type StateReason } from './reasons.js';
 export { objectStateOf, type StoreCounts } from './states.js';
 export { grantStateAt, hasEnded, memberStateAt, refKey } from './records.js';

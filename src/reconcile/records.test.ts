@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { grantStateAt, memberDigest, memberFields, memberStateAt, type MemberRecord } from './records.js';
+import { diffFields, grantStateAt, memberDigest, memberFields, memberStateAt, type MemberRecord } from './records.js';
 
 const member: MemberRecord = {
   workspaceId: 'acme',
@@ -45,5 +45,17 @@ describe('records', () => {
   ])('a support grant at %s (revoked %s) is %s', (at, revokedAt, state) => {
     const grant = { startsAt: '2026-01-02T00:00:00.000Z', endsAt: '2026-01-08T00:00:00.000Z', ...(revokedAt ? { revokedAt } : {}) };
     expect(grantStateAt(grant, at)).toBe(state);
+  });
+
+  it.each([
+    ['equal lists of strings', ['10.0.0.0/8', '192.168.0.0/16'], ['10.0.0.0/8', '192.168.0.0/16'], false],
+    ['lists in another order', ['a', 'b'], ['b', 'a'], true],
+    ['a longer list', ['a'], ['a', 'b'], true],
+    ['an empty list and null', [], null, true],
+    ['equal objects, keys in another order', { a: 1, b: [2] }, { b: [2], a: 1 }, false],
+    ['objects that differ inside', { a: 1, b: [2] }, { a: 1, b: [3] }, true],
+    ['a list of strings and a list of numbers', ['1'], [1], true],
+  ])('diffFields: %s', (_name, from, to, changed) => {
+    expect(diffFields({ field: from }, { field: to })).toEqual(changed ? [{ field: 'field', from, to }] : []);
   });
 });

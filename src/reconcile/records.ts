@@ -242,11 +242,19 @@ export function diffFields(from: Record<string, unknown>, to: Record<string, unk
     const before = from[field] ?? null;
     const after = value ?? null;
     if (before === after) continue;
-    if (typeof before !== 'object' || typeof after !== 'object' || canonicalJson(before) !== canonicalJson(after)) {
+    if (typeof before !== 'object' || typeof after !== 'object' || !sameStructured(before, after)) {
       changes.push({ field, from: before, to: after });
     }
   }
   return changes;
+}
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
+/** Equal as canonical JSON; lists of strings (IP allowlists, permissions, agents) compared without writing any. */
+function sameStructured(a: object | null, b: object | null): boolean {
+  if (isStringArray(a) && isStringArray(b)) return a.length === b.length && a.every((v, i) => v === b[i]);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 // ---- Lifecycle: what a record's state is at an instant (exact boundaries: at == end means ended).

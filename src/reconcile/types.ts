@@ -121,6 +121,8 @@ export interface ObjectOutcome {
   record?: WorkspaceRecord | RoleRecord | MemberRecord | SupportGrantRecord;
   /** Whether that row is in the store after the plan. */
   inStore: boolean;
+  /** When this object changes by itself next (an expiry, a start), after the plan's instant. */
+  nextChangeAt?: string;
 }
 
 export interface Plan {

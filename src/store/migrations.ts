@@ -382,6 +382,17 @@ export const MIGRATIONS: readonly StoreMigration[] = [
       await db.schema.createIndex('deletion_claims_by_time').on('deletion_claims').column('claimed_at').execute();
     },
   },
+  {
+    version: 8,
+    name: 'member-activity-indexes',
+    // The operator polls for members the application changed since an instant
+    // (accepted_at, last_login_at): indexed, the poll reads those rows, not the table.
+    async up(trx) {
+      const db = trx as unknown as AnyDb;
+      await db.schema.createIndex('members_accepted_at').on('members').column('accepted_at').execute();
+      await db.schema.createIndex('members_last_login_at').on('members').column('last_login_at').execute();
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

@@ -40,6 +40,12 @@ export type ObservedSelection =
       grants: Array<{ workspaceId: string; name: string }>;
       /** Rows owned by these objects, wherever they are. */
       sources: ObjectRef[];
+      /**
+       * Whether to count the members of the workspaces read (memberCounts,
+       * roleUsage: a query over all their members). Default true; false when
+       * nothing planned can remove a Workspace or Role (loadRowCounts later if it can).
+       */
+      counts?: boolean;
     };
 
 const CHUNK = 500;
@@ -354,23 +360,28 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
         observed.roleUsage.set(key, (observed.roleUsage.get(key) ?? 0) + 1);
       }
     }
-  } else {
-    const ids = [...new Set([...observed.workspaces.keys(), ...[...observed.roles.values()].map((r) => r.workspaceId)])];
-    for (const list of chunks(ids)) {
-      const rows = await db
-        .selectFrom('members')
-        .select(['workspace_id', 'role_id', (eb) => eb.fn.countAll().as('n')])
-        .where('workspace_id', 'in', list)
-        .groupBy(['workspace_id', 'role_id'])
-        .execute();
-      for (const row of rows) {
-        const n = readInteger(row.n);
-        observed.memberCounts.set(row.workspace_id, (observed.memberCounts.get(row.workspace_id) ?? 0) + n);
-        if (row.role_id !== null) observed.roleUsage.set(roleKey(row.workspace_id, row.role_id), n);
-      }
-    }
+  } else if (selection.counts !== false) {
+    await loadRowCounts(db, observed);
   }
   return observed;
+}
+
+/** Fills memberCounts and roleUsage for the workspaces (and roles) of a scoped read, from the store. */
+export async function loadRowCounts(db: Kysely<Database>, observed: ObservedStore): Promise<void> {
+  const ids = [...new Set([...observed.workspaces.keys(), ...[...observed.roles.values()].map((r) => r.workspaceId)])];
+  for (const list of chunks(ids)) {
+    const rows = await db
+      .selectFrom('members')
+      .select(['workspace_id', 'role_id', (eb) => eb.fn.countAll().as('n')])
+      .where('workspace_id', 'in', list)
+      .groupBy(['workspace_id', 'role_id'])
+      .execute();
+    for (const row of rows) {
+      const n = readInteger(row.n);
+      observed.memberCounts.set(row.workspace_id, (observed.memberCounts.get(row.workspace_id) ?? 0) + n);
+      if (row.role_id !== null) observed.roleUsage.set(roleKey(row.workspace_id, row.role_id), n);
+    }
+  }
 }
 
 /**
@@ -419,4 +430,42 @@ export async function loadCounts(
     }
   }
   return { workspaces, roles };
+}
+
+/** A member row the application changed (an invitation accepted, a login), by the object that owns it. */
+export interface MemberActivity {
+  source: { namespace: string; name: string };
+  acceptedAt?: string;
+  lastLoginAt?: string;
+}
+
+/** The query membersChangedSince runs (its plan is checked in tests). */
+export function membersChangedSinceQuery(db: Kysely<Database>, since: Date) {
+  const at = since.toISOString();
+  return db
+    .selectFrom('members')
+    .select(['source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
+    .where('source_kind', '=', 'Member')
+    .where((eb) => eb.or([eb('accepted_at', '>=', at), eb('last_login_at', '>=', at)]));
+}
+
+/**
+ * Members (owned by a Member object) whose accepted_at or last_login_at is at
+ * or after `since`: through the two activity indexes (migration 7), so the
+ * rows read are the changed ones, not the table.
+ */
+export async function membersChangedSince(db: Kysely<Database>, since: Date): Promise<MemberActivity[]> {
+  const rows = await membersChangedSinceQuery(db, since).execute();
+  const out: MemberActivity[] = [];
+  for (const row of rows) {
+    if (row.source_namespace === null || row.source_name === null) continue;
+    const acceptedAt = readOptionalTime(row.accepted_at);
+    const lastLoginAt = readOptionalTime(row.last_login_at);
+    out.push({
+      source: { namespace: row.source_namespace, name: row.source_name },
+      ...(acceptedAt !== undefined ? { acceptedAt } : {}),
+      ...(lastLoginAt !== undefined ? { lastLoginAt } : {}),
+    });
+  }
+  return out;
 }

@@ -2,7 +2,7 @@
 // snapshots of the store, find an object's state.
 import type { GatehouseObject } from '../../src/model/kinds.js';
 import { getDefaultProfile } from '../../src/model/profile.js';
-import { syncToStore, type SyncOptions, type SyncResult } from '../../src/reconcile/sync.js';
+import { syncToStore, type SyncOptions, type SyncResult } from '../../src/sync/sync.js';
 import type { ObjectState } from '../../src/reconcile/types.js';
 import { readTime } from '../../src/store/convert.js';
 import type { Store } from '../../src/store/store.js';

@@ -7,7 +7,7 @@
 // With GATEHOUSE_WORKER_BARRIER=1 it prints {"ready":true} when set up and
 // waits for a line on stdin before it starts, so racing processes start together.
 import { getDefaultProfile } from '../../src/model/profile.js';
-import { syncToStore } from '../../src/reconcile/sync.js';
+import { syncToStore } from '../../src/sync/sync.js';
 import { openStore } from '../../src/store/store.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { generateDeclaration } from './declarations.js';

@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_MAX_REMOVAL_SHARE } from '../../reconcile/plan.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
-import { MassRemovalError, syncToStore } from '../../reconcile/sync.js';
+import { MassRemovalError, syncToStore } from '../../sync/sync.js';
 import { cliActor, loadDeclaration, openStoreOption, printWarnings, reportRuleErrors, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
 import { FOLLOW_SYMLINKS_HELP } from './validate.js';
 import { PROFILE_OPTION_HELP } from '../profile-option.js';

@@ -12,7 +12,7 @@ import type { GatehouseObject } from '../../model/kinds.js';
 import { importObjects } from '../../reconcile/import.js';
 import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
-import { syncToStore } from '../../reconcile/sync.js';
+import { syncToStore } from '../../sync/sync.js';
 import type { PlanAction } from '../../reconcile/types.js';
 import { loadObserved } from '../../store/observed.js';
 import { UsageError } from '../../util/errors.js';

@@ -9,7 +9,7 @@ import type { GatehouseObject } from '../../model/kinds.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
-import { RuleErrorsError, syncToStore } from '../../reconcile/sync.js';
+import { RuleErrorsError, syncToStore } from '../../sync/sync.js';
 import { IO_PROBLEM_CODES, loadSources, type LoadResult } from '../../source/load.js';
 import { reportOfViolations, validateLoaded } from '../../source/validate.js';
 import type { Violation } from '../../rules/types.js';

@@ -6,7 +6,7 @@ import { validateLoaded, type ReportEntry, type ValidationReport } from '../../s
 import { UsageError } from '../../util/errors.js';
 import { PROFILE_OPTION_HELP, readProfileOption } from '../profile-option.js';
 import { INSTANT_HINT, parseInstant } from '../../model/time.js';
-import { recordedStateOf } from '../../reconcile/sync.js';
+import { recordedStateOf } from '../../sync/sync.js';
 import type { RecordedState } from '../../rules/types.js';
 import { loadObserved } from '../../store/observed.js';
 import { openStore, parseStoreDsn, StoreError } from '../../store/store.js';

@@ -2,12 +2,13 @@
 // readObjectStates from src/reconcile, on a Store from src/store.
 import { sql } from 'kysely';
 import { CHANGED_BY_ANNOTATION, type GatehouseObject, type ObjectRef, type Profile } from '../../model/index.js';
-import { readObjectStates, syncToStore } from '../../reconcile/index.js';
+import { readObjectStates, syncToStore } from '../../sync/sync.js';
 import type { ObjectIndex } from '../../rules/types.js';
 import type { LeadershipToken, Store } from '../../store/index.js';
 import { auditCheckpoint } from '../../store/audit.js';
 import { deleterOf, deletionClaimsFor, forgetDeletionClaims, type DeletionClaim } from '../../store/deletion-claims.js';
 import { readOptionalTime } from '../../store/convert.js';
+import { membersChangedSince } from '../../store/observed.js';
 import { errorMessage } from '../../util/errors.js';
 import { gatherReview } from '../../review/gather.js';
 import { gatherGrantEvidence } from '../../review/grant-evidence.js';
@@ -46,11 +47,13 @@ export function changedByIndex(desired: readonly GatehouseObject[]): Map<string,
  * webhook admitted, matched by the uid of the object that owns the row. Undefined: the operator.
  */
 export function actorsOf(desired: readonly GatehouseObject[], claims: readonly DeletionClaim[]): (ref: ObjectRef, uid?: string) => string | undefined {
-  const changedBy = changedByIndex(desired);
-  const declared = new Set(desired.map(objectKey));
+  // Indexed on the first write only: a sync that writes nothing never walks its context for it.
+  let changedBy: Map<string, string> | undefined;
+  let declared: Set<string> | undefined;
   return (ref, uid) => {
     const key = keyOf(ref);
-    if (declared.has(key)) return changedBy.get(key);
+    declared ??= new Set(desired.map(objectKey));
+    if (declared.has(key)) return (changedBy ??= changedByIndex(desired)).get(key);
     const user = deleterOf(claims, uid);
     return user === undefined ? undefined : `k8s:${user}`;
   };
@@ -65,34 +68,6 @@ function uniqueRefs(refs: ReadonlyArray<ObjectRef | undefined>): ObjectRef[] {
   const byKey = new Map<string, ObjectRef>();
   for (const ref of refs) if (ref !== undefined) byKey.set(`${ref.kind}/${ref.namespace}/${ref.name}`, ref);
   return [...byKey.values()];
-}
-
-/**
- * When each object changes by itself next, from its state: the instants the
- * planner watches (temporary access ending, a pending invitation expiring, a
- * support grant starting or ending).
- */
-export function nextChangesByRef(states: readonly ObjectState[], at: Date): Map<string, Date> {
-  const now = at.toISOString();
-  const out = new Map<string, Date>();
-  for (const state of states) {
-    const candidates: string[] = [];
-    if (state.ref.kind === 'Member') {
-      if (state.phase !== 'Expired' && state.expiresAt !== undefined && state.expiresAt > now) candidates.push(state.expiresAt);
-      const invitation = state.invitation;
-      if (state.phase === 'Invited' && invitation?.state === 'Waiting' && invitation.expiresAt !== undefined && invitation.expiresAt > now) {
-        candidates.push(invitation.expiresAt);
-      }
-    } else if (state.ref.kind === 'SupportGrant') {
-      if (state.phase === 'Pending' && state.startsAt !== undefined && state.startsAt > now) candidates.push(state.startsAt);
-      if ((state.phase === 'Pending' || state.phase === 'Active') && state.endsAt !== undefined && state.endsAt > now) candidates.push(state.endsAt);
-    }
-    if (candidates.length > 0) {
-      const earliest = candidates.reduce((a, b) => (new Date(a) < new Date(b) ? a : b));
-      out.set(`${state.ref.kind}/${state.ref.namespace}/${state.ref.name}`, new Date(earliest));
-    }
-  }
-  return out;
 }
 
 /** Says whether the store may be used yet (its schema migrated); throws with the reason when not. */
@@ -143,7 +118,7 @@ export class StoreEngine implements AccessEngine {
         states: result.states,
         changes: result.written?.actions ?? 0,
         changed,
-        nextChangeAtByRef: nextChangesByRef(result.states, at),
+        nextChangeAtByRef: result.nextChangeAtByRef,
         ...(result.nextChangeAt !== undefined ? { nextChangeAt: result.nextChangeAt } : {}),
       };
     } catch (err) {
@@ -207,28 +182,11 @@ export class StoreEngine implements AccessEngine {
     }
   }
 
-  /** One query over the members table: rows whose accepted_at or last_login_at is at or after `since`. */
+  /** Rows whose accepted_at or last_login_at is at or after `since`, read through their indexes. */
   async changedSince(since: Date): Promise<ApplicationChange[]> {
     try {
       this.gate?.check();
-      const rows = await this.store.db
-        .selectFrom('members')
-        .select(['source_kind', 'source_namespace', 'source_name', 'accepted_at', 'last_login_at'])
-        .where('source_kind', '=', 'Member')
-        .where((eb) => eb.or([eb('accepted_at', '>=', since.toISOString()), eb('last_login_at', '>=', since.toISOString())]))
-        .execute();
-      const changes: ApplicationChange[] = [];
-      for (const row of rows) {
-        if (row.source_namespace === null || row.source_name === null) continue;
-        const acceptedAt = readOptionalTime(row.accepted_at);
-        const lastLoginAt = readOptionalTime(row.last_login_at);
-        changes.push({
-          ref: { kind: 'Member', namespace: row.source_namespace, name: row.source_name },
-          ...(acceptedAt !== undefined ? { acceptedAt } : {}),
-          ...(lastLoginAt !== undefined ? { lastLoginAt } : {}),
-        });
-      }
-      return changes;
+      return (await membersChangedSince(this.store.db, since)).map(({ source, ...times }) => ({ ref: { kind: 'Member', ...source }, ...times }));
     } catch (err) {
       throw new EngineError(`identity store ${this.store.location}: ${errorMessage(err)}`, { cause: err });
     }

@@ -9,14 +9,14 @@ import type { ObjectIndex, RecordedObject, RecordedState, Violation } from '../r
 import { applyPlan, type ApplyResult } from '../store/apply.js';
 import { lastActionsOf } from '../store/audit.js';
 import { checkLeadershipFence, type LeadershipToken } from '../store/fence.js';
-import { loadCounts, loadObserved, type ObservedSelection } from '../store/observed.js';
+import { loadCounts, loadObserved, loadRowCounts, type ObservedSelection } from '../store/observed.js';
 import type { Store } from '../store/store.js';
-import { iso } from './desired.js';
-import { plan as makePlan, refOfObject } from './plan.js';
-import { grantKey, memberKey, normalizeEmail, ownedBy, refKey, roleKey } from './records.js';
-import { StateReasons } from './reasons.js';
-import { objectStateOf, type StoreCounts } from './states.js';
-import type { MassRemoval, ObjectOutcome, ObjectState, ObservedStore, Plan, SyncScope } from './types.js';
+import { iso } from '../reconcile/desired.js';
+import { declaredObjects, plan as makePlan, refOfObject } from '../reconcile/plan.js';
+import { grantKey, memberKey, normalizeEmail, ownedBy, refKey, roleKey } from '../reconcile/records.js';
+import { StateReasons } from '../reconcile/reasons.js';
+import { objectStateOf, type StoreCounts } from '../reconcile/states.js';
+import type { MassRemoval, ObjectOutcome, ObjectState, ObservedStore, Plan, SyncScope } from '../reconcile/types.js';
 
 export type { SyncScope };
 
@@ -68,6 +68,8 @@ export interface SyncResult {
   violations: Violation[];
   /** Earliest instant something in scope changes by itself (an expiry, a start). */
   nextChangeAt?: Date;
+  /** The same per object in scope that changes by itself (refKey `Kind/namespace/name`), from the plan. */
+  nextChangeAtByRef: Map<string, Date>;
   /** One per object in scope (declared, or removed by this sync). */
   states: ObjectState[];
   /** Counts of what was written, when applied. */
@@ -160,25 +162,22 @@ function checkSome(
   }
 }
 
-/** Maps `Kind/namespace/name` to the declared object (first wins; duplicates are rule errors). */
-function declaredMap(desired: readonly GatehouseObject[]): Map<string, GatehouseObject> {
-  const map = new Map<string, GatehouseObject>();
-  for (const object of desired) {
-    const key = refKey(refOfObject(object));
-    if (!map.has(key)) map.set(key, object);
-  }
-  return map;
-}
+type Declared = ReadonlyMap<string, GatehouseObject>;
 
-function workspaceOf(object: GatehouseObject, declared: Map<string, GatehouseObject>): GatehouseObject | undefined {
+function workspaceOf(object: GatehouseObject, declared: Declared): GatehouseObject | undefined {
   if (object.kind === 'Workspace') return object;
   const name = (object.spec as { workspaceRef?: { name?: unknown } } | undefined)?.workspaceRef?.name;
   if (typeof name !== 'string') return undefined;
   return declared.get(refKey({ kind: 'Workspace', namespace: refOfObject(object).namespace, name }));
 }
 
-/** The rows a scoped sync reads: its objects' workspaces, rows and owned rows. */
-function selectionFor(refs: readonly ObjectRef[], declared: Map<string, GatehouseObject>): ObservedSelection {
+/**
+ * The rows a scoped sync reads: its objects' workspaces, rows and owned rows.
+ * `counts`: the per-workspace and per-role member counts, which only removals
+ * of Workspaces and Roles (RoleInUse) and the mass-removal guard read; a batch
+ * of Members or SupportGrants does without them.
+ */
+function selectionFor(refs: readonly ObjectRef[], declared: Declared, counts = true): ObservedSelection {
   const workspaceIds = new Set<string>();
   const members: Array<{ workspaceId: string; emailNormalized: string }> = [];
   const grants: Array<{ workspaceId: string; name: string }> = [];
@@ -194,7 +193,7 @@ function selectionFor(refs: readonly ObjectRef[], declared: Map<string, Gatehous
     }
     if (object.kind === 'SupportGrant') grants.push({ workspaceId, name: object.metadata.name });
   }
-  return { type: 'some', workspaceIds: [...workspaceIds], members, grants, sources: [...refs] };
+  return { type: 'some', workspaceIds: [...workspaceIds], members, grants, sources: [...refs], counts };
 }
 
 /**
@@ -203,7 +202,7 @@ function selectionFor(refs: readonly ObjectRef[], declared: Map<string, Gatehous
  */
 function dependenciesToCreate(
   refs: readonly ObjectRef[],
-  declared: Map<string, GatehouseObject>,
+  declared: Declared,
   observed: ObservedStore,
   profile: Profile,
 ): GatehouseObject[] {
@@ -245,6 +244,11 @@ async function countsFor(
   return loadCounts(db, ids, grantsAdmin(profile, profile.legacyPermissions));
 }
 
+/** Whether planning these refs may remove a Workspace or Role row, which reads the member counts. */
+function needsCounts(refs: readonly ObjectRef[]): boolean {
+  return refs.some((r) => r.kind === 'Workspace' || r.kind === 'Role');
+}
+
 const REMOVAL_OPS = new Set(['delete', 'forget']);
 
 /** Marks creates of rows that existed before (deleted outside Gatehouse) as drift. */
@@ -278,12 +282,14 @@ async function markRecreatedRows(db: Parameters<typeof lastActionsOf>[0], plan: 
  */
 export async function syncToStore(store: Store, desired: readonly GatehouseObject[], options: SyncOptions): Promise<SyncResult> {
   const { at, profile, scope } = options;
-  const declared = declaredMap(desired);
+  // Indexed once per sync, for the sync and the planner alike.
+  const declared = declaredObjects(desired);
   const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
 
   const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
     if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
-    const selection: ObservedSelection = scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared);
+    const selection: ObservedSelection =
+      scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared, options.removalGuard !== undefined || needsCounts(scope.refs));
     const observed = await loadObserved(trx, selection);
     // The rules run against what the store holds, inside the transaction that writes.
     const recorded = recordedStateOf(observed);
@@ -305,6 +311,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
       if (extra.length > 0) {
         checkSome(extra, index, at, profile, recorded, rules);
         planScope = { type: 'objects', refs: [...scope.refs, ...extra.map(refOfObject)] };
+        if (selection.type === 'some' && selection.counts === false && needsCounts(planScope.refs)) await loadRowCounts(trx, observed);
       }
     }
     const guardOption =
@@ -318,6 +325,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
       held: rules.held,
       ...(options.files !== undefined ? { files: options.files } : {}),
       ...(guardOption !== undefined ? { removalGuard: guardOption } : {}),
+      declared,
     });
     await markRecreatedRows(trx, plan);
     if (!options.dryRun && plan.massRemovals.length > 0 && options.removalGuard?.allow !== true) {
@@ -335,11 +343,13 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
   const requested = scope.type === 'all' ? undefined : new Set(scope.refs.map(refKey));
   const states: ObjectState[] = [];
   const violations: Violation[] = [];
+  const nextChangeAtByRef = new Map<string, Date>();
   for (const outcome of plan.outcomes) {
     const key = refKey(outcome.ref);
     if (requested !== undefined && !requested.has(key)) continue;
     const list = rules.violations.get(key) ?? [];
     states.push(objectStateOf(outcome, list, plan.at, counts));
+    if (outcome.nextChangeAt !== undefined) nextChangeAtByRef.set(key, new Date(outcome.nextChangeAt));
   }
   for (const [key, list] of rules.violations) {
     if (requested === undefined || requested.has(key)) violations.push(...list);
@@ -349,6 +359,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     applied: !options.dryRun && plan.actions.length > 0,
     violations,
     ...(plan.nextChangeAt !== undefined ? { nextChangeAt: new Date(plan.nextChangeAt) } : {}),
+    nextChangeAtByRef,
     states,
     ...(written !== undefined ? { written } : {}),
   };
@@ -366,10 +377,11 @@ export async function readObjectStates(
   at: Date,
   profile?: Profile,
 ): Promise<ObjectState[]> {
-  const declared = declaredMap(desired);
+  const declared = declaredObjects(desired);
   const atIso = iso(at);
   return store.read(async (trx) => {
-    const observed = await loadObserved(trx, selectionFor(refs, declared));
+    // Status counts come from loadCounts below; the planner's member counts are not needed.
+    const observed = await loadObserved(trx, selectionFor(refs, declared, false));
     const outcomes: ObjectOutcome[] = refs.map((ref) => observedOutcome(ref, declared, observed));
     const legacyIsAdmin = profile !== undefined && grantsAdmin(profile, profile.legacyPermissions);
     const ids = [...new Set(outcomes.filter((o) => o.workspaceId !== undefined && (o.ref.kind === 'Workspace' || o.ref.kind === 'Role')).map((o) => o.workspaceId as string))];
@@ -378,7 +390,7 @@ export async function readObjectStates(
   });
 }
 
-function observedOutcome(ref: ObjectRef, declared: Map<string, GatehouseObject>, observed: ObservedStore): ObjectOutcome {
+function observedOutcome(ref: ObjectRef, declared: Declared, observed: ObservedStore): ObjectOutcome {
   const object = declared.get(refKey(ref));
   if (object === undefined) {
     return { ref, status: 'removed', reason: StateReasons.Removed, message: 'not declared', inStore: false };
