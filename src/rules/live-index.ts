@@ -50,9 +50,8 @@ interface Entry {
 
 export class LiveIndex implements ObjectIndex {
   readonly #entries = new Map<string, Entry>();
-  /** `kind\0namespace` and `kind\0namespace\0workspace` -> objects. */
+  /** `kind`, `kind\0namespace` and `kind\0namespace\0workspace` -> objects. */
   readonly #lists = new Map<string, Bucket>();
-  readonly #namespaces = new Map<Kind, Set<string>>();
   /** `namespace\0workspace` -> normalized email -> Members (valid ones). */
   readonly #emails = new Map<string, Map<string, Member[]>>();
   /** `namespace\0workspace` -> spec.role -> Members (valid ones). */
@@ -73,7 +72,7 @@ export class LiveIndex implements ObjectIndex {
     const key = keyOf(object);
     this.#remove(key);
     const namespace = namespaceOf(object);
-    const listKeys = [`${object.kind}\u0000${namespace}`];
+    const listKeys: string[] = [object.kind, `${object.kind}\u0000${namespace}`];
     const workspace = object.kind === 'Workspace' ? undefined : workspaceNameOf(object);
     if (workspace !== undefined) listKeys.push(objectKey(object.kind, namespace, workspace));
     const entry: Entry = { object, listKeys };
@@ -82,9 +81,6 @@ export class LiveIndex implements ObjectIndex {
       if (bucket === undefined) this.#lists.set(listKey, (bucket = new Bucket()));
       bucket.set(key, object);
     }
-    let namespaces = this.#namespaces.get(object.kind);
-    if (namespaces === undefined) this.#namespaces.set(object.kind, (namespaces = new Set()));
-    namespaces.add(namespace);
     if (object.kind === 'Member' && workspace !== undefined && passesSchema(object)) {
       const member = { workspace: `${namespace}\u0000${workspace}`, email: normalizeEmail(object.spec.email), role: object.spec.role };
       entry.member = member;
@@ -136,10 +132,8 @@ export class LiveIndex implements ObjectIndex {
   }
 
   list<K extends Kind>(kind: K, namespace?: string): readonly ObjectOfKind<K>[] {
-    if (namespace !== undefined) return (this.#lists.get(`${kind}\u0000${namespace}`)?.list() ?? EMPTY) as ObjectOfKind<K>[];
-    const out: GatehouseObject[] = [];
-    for (const ns of this.#namespaces.get(kind) ?? []) out.push(...(this.#lists.get(`${kind}\u0000${ns}`)?.list() ?? EMPTY));
-    return out as ObjectOfKind<K>[];
+    const bucket = this.#lists.get(namespace === undefined ? kind : `${kind}\u0000${namespace}`);
+    return (bucket?.list() ?? EMPTY) as ObjectOfKind<K>[];
   }
 
   get<K extends Kind>(kind: K, namespace: string, name: string): ObjectOfKind<K> | undefined {
