@@ -42,7 +42,7 @@ export interface ApplicationChange {
 export interface AccessEngine {
   /**
    * Brings the store in line with `desired` for the objects in `scope`.
-   * `desired` holds the objects in scope and what planning them reads (every
+   * `desired` holds the objects in scope and what planning them reads (their
    * Workspace, a Member's Role, a grant's Member); an in-scope ref absent from
    * it is being deleted. `index`, when given, is the whole cluster's live view
    * the rules judge against (the informer cache's LiveIndex); without it,

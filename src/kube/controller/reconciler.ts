@@ -275,12 +275,11 @@ export class Reconciler {
   }
 
   /**
-   * What the engine plans a batch with: the batch's objects, every Workspace
-   * (ids are unique cluster-wide, and a scoped plan serves dependents from
-   * Workspaces out of scope) and what the batch refers to (a Member's Role, a
-   * grant's Member). The rules read the rest of the cluster through the live
-   * index, so a batch costs what it touches, not the size of its workspaces.
-   * These are the cache's own objects, not copies.
+   * What the engine plans a batch with: the batch's objects and what they
+   * refer to (their Workspace, a Member's Role, a grant's Member). The rules
+   * read the rest of the cluster (siblings, other Workspaces' ids) through the
+   * live index, so a batch costs what it touches, not the size of its
+   * workspaces or of the cluster. These are the cache's own objects, not copies.
    */
   #context(objects: readonly CachedObject[]): GatehouseObject[] {
     const live = this.#o.cache.live();
@@ -288,10 +287,11 @@ export class Reconciler {
     const add = (o: GatehouseObject | undefined) => {
       if (o !== undefined) context.set(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, o);
     };
-    for (const workspace of live.list('Workspace')) add(workspace);
     for (const object of objects) {
       add(object);
       const namespace = object.metadata.namespace ?? 'default';
+      const workspace = object.kind === 'Workspace' ? undefined : ClusterCache.workspaceOf(object);
+      if (workspace !== undefined) add(live.get('Workspace', namespace, workspace));
       if (object.kind === 'Member' && typeof object.spec.role === 'string') add(live.get('Role', namespace, object.spec.role));
       if (object.kind === 'SupportGrant') {
         const target = (object.spec.scope as { memberRef?: { name?: unknown } } | undefined)?.memberRef?.name;
