@@ -7,8 +7,9 @@
 // 10,000-member workspace reads a handful of entries. `gatehouse validate`
 // and plan/apply keep the SnapshotIndex, built once per run.
 //
-// Order: an object put again moves to the end of every list it is in, so all
-// lists follow the order objects were last put (as an informer's store does).
+// Order: an object put again moves to the end of every list it is in, so the
+// lists follow the order objects were last put (as an informer's store does);
+// a cluster-wide list of a kind other than Workspace is by namespace.
 import { isKind, type GatehouseObject, type Kind, type ObjectOfKind } from '../model/kinds.js';
 import type { Member } from '../model/member.js';
 import { normalizeEmail } from '../model/text.js';
@@ -20,6 +21,8 @@ import { passesSchema } from './world.js';
 class Bucket {
   readonly objects = new Map<string, GatehouseObject>();
   #list: GatehouseObject[] | undefined;
+
+  constructor(readonly key: string) {}
 
   set(key: string, object: GatehouseObject): void {
     this.objects.set(key, object);
@@ -37,25 +40,42 @@ class Bucket {
   }
 }
 
+/** The valid Members of one workspace, by email and by role. */
+class WorkspaceMembers {
+  readonly emails = new Map<string, Member[]>();
+  readonly roles = new Map<string | undefined, Set<Member>>();
+
+  constructor(readonly key: string) {}
+}
+
 const EMPTY: readonly never[] = Object.freeze([]);
 const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
 
-/** What an object's entry touches, computed once when it is put so delete() needs no re-reading. */
+/**
+ * Where an object is filed, kept so delete() needs no re-reading. References,
+ * not keys: at 100,000 objects a few strings per object are megabytes.
+ */
 interface Entry {
   object: GatehouseObject;
-  listKeys: string[];
-  /** Members that pass their schema: the workspace key and the email and role they are filed under. */
-  member?: { workspace: string; email: string; role: string | undefined };
+  /** Its kind-and-namespace list, its workspace's list, and (Workspaces) the kind's list. */
+  buckets: Bucket[];
+  /** A Member that passes its schema: its workspace's views and the email it is filed under. */
+  members?: WorkspaceMembers;
+  email?: string;
 }
 
 export class LiveIndex implements ObjectIndex {
+  /** Every map below is keyed by the entry's key string, shared. */
   readonly #entries = new Map<string, Entry>();
-  /** `kind`, `kind\0namespace` and `kind\0namespace\0workspace` -> objects. */
+  /**
+   * `kind\0namespace` and `kind\0namespace\0workspace` -> objects; `Workspace`
+   * -> every Workspace (the rules list them cluster-wide; other kinds are
+   * listed cluster-wide by concatenating their namespaces).
+   */
   readonly #lists = new Map<string, Bucket>();
-  /** `namespace\0workspace` -> normalized email -> Members (valid ones). */
-  readonly #emails = new Map<string, Map<string, Member[]>>();
-  /** `namespace\0workspace` -> spec.role -> Members (valid ones). */
-  readonly #roles = new Map<string, Map<string | undefined, Set<Member>>>();
+  readonly #namespaces = new Map<Kind, Set<string>>();
+  /** `namespace\0workspace` -> its valid Members by email and role. */
+  readonly #members = new Map<string, WorkspaceMembers>();
 
   /** Puts each object in turn: a later object with the same kind/namespace/name replaces an earlier one. */
   constructor(objects: Iterable<GatehouseObject> = []) {
@@ -72,28 +92,30 @@ export class LiveIndex implements ObjectIndex {
     const key = keyOf(object);
     this.#remove(key);
     const namespace = namespaceOf(object);
-    const listKeys: string[] = [object.kind, `${object.kind}\u0000${namespace}`];
     const workspace = object.kind === 'Workspace' ? undefined : workspaceNameOf(object);
-    if (workspace !== undefined) listKeys.push(objectKey(object.kind, namespace, workspace));
-    const entry: Entry = { object, listKeys };
-    for (const listKey of listKeys) {
-      let bucket = this.#lists.get(listKey);
-      if (bucket === undefined) this.#lists.set(listKey, (bucket = new Bucket()));
-      bucket.set(key, object);
-    }
+    const buckets = [this.#bucket(`${object.kind}\u0000${namespace}`)];
+    if (workspace !== undefined) buckets.push(this.#bucket(objectKey(object.kind, namespace, workspace)));
+    if (object.kind === 'Workspace') buckets.push(this.#bucket(object.kind));
+    for (const bucket of buckets) bucket.set(key, object);
+    let namespaces = this.#namespaces.get(object.kind);
+    if (namespaces === undefined) this.#namespaces.set(object.kind, (namespaces = new Set()));
+    namespaces.add(namespace);
+    const entry: Entry = { object, buckets };
     if (object.kind === 'Member' && workspace !== undefined && passesSchema(object)) {
-      const member = { workspace: `${namespace}\u0000${workspace}`, email: normalizeEmail(object.spec.email), role: object.spec.role };
-      entry.member = member;
-      let emails = this.#emails.get(member.workspace);
-      if (emails === undefined) this.#emails.set(member.workspace, (emails = new Map()));
-      const same = emails.get(member.email);
-      if (same === undefined) emails.set(member.email, [object]);
+      const membersKey = `${namespace}\u0000${workspace}`;
+      let members = this.#members.get(membersKey);
+      if (members === undefined) this.#members.set(membersKey, (members = new WorkspaceMembers(membersKey)));
+      // The declared string when it is already normalized: one copy, not two.
+      const normalized = normalizeEmail(object.spec.email);
+      const email = normalized === object.spec.email ? object.spec.email : normalized;
+      const same = members.emails.get(email);
+      if (same === undefined) members.emails.set(email, [object]);
       else same.push(object);
-      let roles = this.#roles.get(member.workspace);
-      if (roles === undefined) this.#roles.set(member.workspace, (roles = new Map()));
-      const withRole = roles.get(member.role);
-      if (withRole === undefined) roles.set(member.role, new Set([object]));
+      const withRole = members.roles.get(object.spec.role);
+      if (withRole === undefined) members.roles.set(object.spec.role, new Set([object]));
       else withRole.add(object);
+      entry.members = members;
+      entry.email = email;
     }
     this.#entries.set(key, entry);
   }
@@ -103,37 +125,43 @@ export class LiveIndex implements ObjectIndex {
     if (isKind(object?.kind)) this.#remove(keyOf(object));
   }
 
+  #bucket(listKey: string): Bucket {
+    let bucket = this.#lists.get(listKey);
+    if (bucket === undefined) this.#lists.set(listKey, (bucket = new Bucket(listKey)));
+    return bucket;
+  }
+
   #remove(key: string): void {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
-    for (const listKey of entry.listKeys) {
-      const bucket = this.#lists.get(listKey);
-      bucket?.delete(key);
-      if (bucket?.objects.size === 0) this.#lists.delete(listKey);
+    for (const bucket of entry.buckets) {
+      bucket.delete(key);
+      if (bucket.objects.size === 0) this.#lists.delete(bucket.key);
     }
-    const member = entry.member;
-    if (member === undefined) return;
-    const emails = this.#emails.get(member.workspace);
-    const same = emails?.get(member.email);
-    if (emails !== undefined && same !== undefined) {
-      const at = same.indexOf(entry.object as Member);
+    const members = entry.members;
+    if (members === undefined || entry.email === undefined) return;
+    const member = entry.object as Member;
+    const same = members.emails.get(entry.email);
+    if (same !== undefined) {
+      const at = same.indexOf(member);
       if (at >= 0) same.splice(at, 1);
-      if (same.length === 0) emails.delete(member.email);
-      if (emails.size === 0) this.#emails.delete(member.workspace);
+      if (same.length === 0) members.emails.delete(entry.email);
     }
-    const roles = this.#roles.get(member.workspace);
-    const withRole = roles?.get(member.role);
-    if (roles !== undefined && withRole !== undefined) {
-      withRole.delete(entry.object as Member);
-      if (withRole.size === 0) roles.delete(member.role);
-      if (roles.size === 0) this.#roles.delete(member.workspace);
+    const withRole = members.roles.get(member.spec.role);
+    if (withRole !== undefined) {
+      withRole.delete(member);
+      if (withRole.size === 0) members.roles.delete(member.spec.role);
     }
+    if (members.emails.size === 0 && members.roles.size === 0) this.#members.delete(members.key);
   }
 
   list<K extends Kind>(kind: K, namespace?: string): readonly ObjectOfKind<K>[] {
-    const bucket = this.#lists.get(namespace === undefined ? kind : `${kind}\u0000${namespace}`);
-    return (bucket?.list() ?? EMPTY) as ObjectOfKind<K>[];
+    if (namespace !== undefined) return (this.#lists.get(`${kind}\u0000${namespace}`)?.list() ?? EMPTY) as ObjectOfKind<K>[];
+    if (kind === 'Workspace') return (this.#lists.get(kind)?.list() ?? EMPTY) as ObjectOfKind<K>[];
+    const out: GatehouseObject[] = [];
+    for (const ns of this.#namespaces.get(kind) ?? []) out.push(...(this.#lists.get(`${kind}\u0000${ns}`)?.list() ?? EMPTY));
+    return out as ObjectOfKind<K>[];
   }
 
   get<K extends Kind>(kind: K, namespace: string, name: string): ObjectOfKind<K> | undefined {
@@ -145,11 +173,11 @@ export class LiveIndex implements ObjectIndex {
   }
 
   membersByEmail(namespace: string, workspace: string): ReadonlyMap<string, readonly Member[]> {
-    return this.#emails.get(`${namespace}\u0000${workspace}`) ?? EMPTY_MAP;
+    return this.#members.get(`${namespace}\u0000${workspace}`)?.emails ?? EMPTY_MAP;
   }
 
   membersByRole(namespace: string, workspace: string): ReadonlyMap<string | undefined, ReadonlySet<Member>> {
-    return this.#roles.get(`${namespace}\u0000${workspace}`) ?? EMPTY_MAP;
+    return this.#members.get(`${namespace}\u0000${workspace}`)?.roles ?? EMPTY_MAP;
   }
 }
 
