@@ -105,9 +105,7 @@ export class LiveIndex implements ObjectIndex {
       const membersKey = `${namespace}\u0000${workspace}`;
       let members = this.#members.get(membersKey);
       if (members === undefined) this.#members.set(membersKey, (members = new WorkspaceMembers(membersKey)));
-      // The declared string when it is already normalized: one copy, not two.
-      const normalized = normalizeEmail(object.spec.email);
-      const email = normalized === object.spec.email ? object.spec.email : normalized;
+      const email = normalizeEmail(object.spec.email);
       const same = members.emails.get(email);
       if (same === undefined) members.emails.set(email, [object]);
       else same.push(object);
