@@ -12,6 +12,9 @@
 // (default 100). Needs KUBEBUILDER_ASSETS (or .cache/envtest); says skipped
 // without it. GATEHOUSE_BENCH_HEAP_SNAPSHOT=1 also writes a heap snapshot of
 // the operator after convergence (after its peak RSS is read).
+// GATEHOUSE_BENCH_OPERATOR=compiled runs the built CLI (dist/bundle, `npm run
+// build` first) instead of the sources under tsx; GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS
+// adds V8 flags to the operator's node (e.g. --max-old-space-size=160).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -32,6 +35,8 @@ const MEMBERS_PER_WORKSPACE = Number(process.env.GATEHOUSE_BENCH_MEMBERS ?? 100)
 const WORKSPACES_PER_NAMESPACE = 10;
 const CREATORS = 4;
 const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT === '1';
+const COMPILED = process.env.GATEHOUSE_BENCH_OPERATOR === 'compiled';
+const OPERATOR_NODE_FLAGS = (process.env.GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS ?? '').split(' ').filter((f) => f !== '');
 
 function buildObjects(): GatehouseObject[] {
   const objects: GatehouseObject[] = [];
@@ -162,11 +167,13 @@ async function main(): Promise<void> {
     env.writeKubeconfig(kubeconfigFile);
     const metricsPort = await freePort();
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    const nodeArgs = ['--import', 'tsx', ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])];
+    const entry = COMPILED ? [join(REPO, 'dist/bundle/gatehouse.js')] : ['--import', 'tsx', join(REPO, 'src/cli/main.ts')];
+    if (COMPILED && !existsSync(entry[0] as string)) throw new Error('GATEHOUSE_BENCH_OPERATOR=compiled needs the built CLI: run npm run build first');
+    const nodeArgs = [...OPERATOR_NODE_FLAGS, ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])];
     const started = performance.now();
     operator = spawn(
       process.execPath,
-      [...nodeArgs, join(REPO, 'src/cli/main.ts'), 'run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${join(dir, 'identity.db')}`,
+      [...nodeArgs, ...entry, 'run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${join(dir, 'identity.db')}`,
         '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn'],
       { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
     );
@@ -225,6 +232,7 @@ async function main(): Promise<void> {
 
     report([
       ['objects (Workspaces + Members)', `${objects.length} (${workspaces} + ${members})`],
+      ['operator runs', `${COMPILED ? 'dist/bundle (compiled)' : 'src under tsx'}${OPERATOR_NODE_FLAGS.length > 0 ? ` with ${OPERATOR_NODE_FLAGS.join(' ')}` : ''}`],
       [`baseline: ${CREATORS} parallel creators, objects/s`, createRate],
       ['operator cold start (process start to every status written), s', convergedSeconds],
       ['operator cold start, objects/s', rate],

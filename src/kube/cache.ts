@@ -3,6 +3,7 @@
 // the admission webhook: lookups are map reads, never API calls.
 import type { GatehouseObject, Kind, ObjectOfKind } from '../model/index.js';
 import { KIND_NAMES, normalizeEmail } from '../model/index.js';
+import { LiveIndex } from '../rules/live-index.js';
 import type { ObjectIndex, WorkspaceScopedKind } from '../rules/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -48,6 +49,13 @@ export class ClusterCache implements ObjectIndex {
   readonly informers: Record<Kind, Informer<CachedObject>>;
   /** Strings shared by every cached object (namespaces, roles, condition reasons). */
   readonly strings = new StringPool();
+  /**
+   * The rules' index over the objects not being deleted, kept in step with
+   * every change to the informers' stores (writes observed included), so a
+   * reconcile reads a workspace's members by email or role without copying
+   * or scanning the workspace.
+   */
+  readonly #live = new LiveIndex();
 
   constructor(options: ClusterCacheOptions) {
     const make = (kind: Kind) =>
@@ -62,6 +70,12 @@ export class ClusterCache implements ObjectIndex {
         ...(options.log ? { log: options.log } : {}),
       });
     this.informers = Object.fromEntries(KIND_NAMES.map((kind) => [kind, make(kind)])) as Record<Kind, Informer<CachedObject>>;
+    for (const kind of KIND_NAMES) {
+      this.informers[kind].onStore((next, previous) => {
+        if (next !== undefined && !isTerminating(next)) this.#live.put(next);
+        else if (previous !== undefined) this.#live.delete(previous);
+      });
+    }
     const byWorkspace = (o: CachedObject) => {
       const ws = workspaceRefOf(o);
       return ws === undefined ? [] : [workspaceKey(o.metadata.namespace ?? '', ws)];
@@ -153,18 +167,11 @@ export class ClusterCache implements ObjectIndex {
 
   /**
    * The cache without objects being deleted, as the rules' ObjectIndex for the
-   * engine: to the rules an object on its way out is already gone.
+   * engine: to the rules an object on its way out is already gone. Long-lived
+   * and updated in place: read it within one synchronous check.
    */
-  live(): ObjectIndex {
-    const alive = <T extends { metadata: { deletionTimestamp?: string } }>(list: readonly T[]) => list.filter((o) => !isTerminating(o));
-    return {
-      list: (kind, namespace) => alive(this.list(kind, namespace)),
-      get: (kind, namespace, name) => {
-        const found = this.get(kind, namespace, name);
-        return found === undefined || isTerminating(found) ? undefined : found;
-      },
-      listInWorkspace: (kind, namespace, workspace) => alive(this.listInWorkspace(kind, namespace, workspace)),
-    };
+  live(): LiveIndex {
+    return this.#live;
   }
 
   /** Every object not being deleted. */

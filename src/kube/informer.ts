@@ -20,6 +20,12 @@ export type InformerEvent<T> =
 
 export type InformerHandler<T> = (event: InformerEvent<T>) => void;
 
+/**
+ * Told of every change to the informer's store, from lists, watches and
+ * observed writes alike (`next` undefined: removed; `previous` undefined: new).
+ */
+export type StoreListener<T> = (next: T | undefined, previous: T | undefined) => void;
+
 /** Values an object is filed under in a named index. */
 export type IndexFunction<T> = (object: T) => readonly string[];
 
@@ -75,6 +81,7 @@ export class Informer<T extends KubeObject> {
   readonly #byNamespace = new Map<string, Map<string, T>>();
   readonly #indexers = new Map<string, { fn: IndexFunction<T>; values: Map<string, Map<string, T>> }>();
   readonly #handlers: InformerHandler<T>[] = [];
+  readonly #storeListeners: StoreListener<T>[] = [];
   readonly #reflectors: Reflector<T>[];
   #started = false;
 
@@ -86,6 +93,15 @@ export class Informer<T extends KubeObject> {
 
   on(handler: InformerHandler<T>): void {
     this.#handlers.push(handler);
+  }
+
+  /**
+   * Keeps a structure derived from the store in step (called synchronously,
+   * before handlers); unlike handlers it also sees writes recorded by
+   * observe(). Call before start().
+   */
+  onStore(listener: StoreListener<T>): void {
+    this.#storeListeners.push(listener);
   }
 
   /** Adds a named index; call before start(). */
@@ -149,13 +165,15 @@ export class Informer<T extends KubeObject> {
   /**
    * Records an object a write returned, so the next reconcile does not read a
    * stale copy before the watch delivers it. Handlers are not called: the
-   * watch event for the same resourceVersion is then a no-op.
+   * watch event for the same resourceVersion is then a no-op. Returns the
+   * cache's copy (the transformed write, or a newer copy the cache holds).
    */
-  observe(written: T): void {
+  observe(written: T): T {
     const object = this.prepare(written);
     const current = this.get(object.metadata.namespace, object.metadata.name);
-    if (current === undefined || !isNewer(object, current)) return;
+    if (current === undefined || !isNewer(object, current)) return current ?? object;
     this.#store(object, current);
+    return object;
   }
 
   // ---- called by reflectors ----
@@ -177,6 +195,7 @@ export class Informer<T extends KubeObject> {
     const current = this.get(object.metadata.namespace, object.metadata.name);
     if (current === undefined) return;
     this.#unstore(current);
+    for (const listener of this.#storeListeners) listener(undefined, current);
     this.#emit({ type: 'delete', object });
   }
 
@@ -196,6 +215,7 @@ export class Informer<T extends KubeObject> {
     this.#objects.set(key, object);
     addTo(this.#byNamespace, object.metadata.namespace ?? '', key, object);
     for (const index of this.#indexers.values()) for (const value of index.fn(object)) addTo(index.values, value, key, object);
+    for (const listener of this.#storeListeners) listener(object, previous);
   }
 
   #unstore(object: T): void {

@@ -143,6 +143,96 @@ describe('WorkQueue', () => {
   });
 });
 
+describe('WorkQueue delays: one timer over a heap of due times', () => {
+  /** `ready`: the keys that became ready during that advance, in order. */
+  type Step = { addAfter: [string, number] } | { add: string } | { advance: number; ready: string[] };
+  const cases: Array<{ name: string; steps: Step[] }> = [
+    {
+      name: 'keys become ready in due order, ties in the order they were added',
+      steps: [
+        { addAfter: ['c', 300] },
+        { addAfter: ['a', 100] },
+        { addAfter: ['b', 300] },
+        { addAfter: ['d', 200] },
+        { advance: 99, ready: [] },
+        { advance: 1, ready: ['a'] },
+        { advance: 200, ready: ['d', 'c', 'b'] },
+      ],
+    },
+    {
+      name: 'an earlier delay for a key supersedes a later one; a later one is ignored',
+      steps: [
+        { addAfter: ['a', 500] },
+        { addAfter: ['b', 400] },
+        { addAfter: ['a', 100] },
+        { addAfter: ['b', 900] },
+        { advance: 100, ready: ['a'] },
+        { advance: 300, ready: ['b'] },
+        { advance: 1000, ready: [] },
+      ],
+    },
+    {
+      name: 'a key added before its delay ends is merged with it (one entry)',
+      steps: [
+        { addAfter: ['a', 100] },
+        { add: 'a' },
+        { advance: 100, ready: ['a'] },
+      ],
+    },
+    {
+      name: 'a delay added while the timer waits for a later key is not late',
+      steps: [
+        { addAfter: ['late', 10_000] },
+        { advance: 5000, ready: [] },
+        { addAfter: ['soon', 10] },
+        { advance: 10, ready: ['soon'] },
+        { advance: 4990, ready: ['late'] },
+      ],
+    },
+    {
+      name: 'a zero delay is an add',
+      steps: [{ addAfter: ['now', 0] }, { advance: 0, ready: ['now'] }],
+    },
+  ];
+  it.each(cases)('$name', async ({ steps }) => {
+    const { clock, queue } = newQueue();
+    for (const step of steps) {
+      if ('addAfter' in step) queue.addAfter(...step.addAfter);
+      else if ('add' in step) queue.add(step.add);
+      else {
+        clock.advance(step.advance);
+        expect(await drainReady(queue)).toEqual(step.ready);
+      }
+      // However many keys wait, the clock holds at most one timer.
+      expect(clock.pendingTimers).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('holds one timer for 10,000 delayed keys and hands each out once, at its time', () => {
+    const { clock, queue } = newQueue();
+    for (let i = 0; i < 10_000; i += 1) queue.addAfter(`k${i}`, 1 + (i % 100) * 10);
+    for (let i = 0; i < 10_000; i += 3) queue.addAfter(`k${i}`, 5);
+    expect(queue.delayedCount).toBe(10_000);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(5);
+    expect(queue.length).toBe(3334 + 100 - 34);
+    clock.advance(1000);
+    expect(queue.length).toBe(10_000);
+    expect(queue.delayedCount).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('shutdown cancels the timer and drops the delayed keys', async () => {
+    const { clock, queue } = newQueue();
+    queue.addAfter('a', 100);
+    await queue.shutdown();
+    expect(clock.pendingTimers).toBe(0);
+    expect(queue.delayedCount).toBe(0);
+    clock.advance(100);
+    expect(queue.length).toBe(0);
+  });
+});
+
 describe('runWorkers', () => {
   it('processes keys with N workers, one key never twice at once, and stops on shutdown', async () => {
     const { queue } = newQueue();

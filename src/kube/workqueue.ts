@@ -3,7 +3,9 @@
 // - a key is never handed to two workers at once: added while processing, it
 //   is queued again when the worker calls done();
 // - addAfter() waits on the injected Clock (a ManualClock in tests), and of two
-//   delays for one key the earlier wins;
+//   delays for one key the earlier wins; delayed keys wait in a min-heap by due
+//   time under one timer (at 100,000 objects, one timer per key was 100,000
+//   timers and their closures);
 // - addRateLimited() backs a key off exponentially (reset by forget()) and
 //   through an overall token bucket, so a storm of failures cannot hammer the
 //   API server or the store.
@@ -81,27 +83,137 @@ export class TokenBucket {
 }
 
 interface Delayed {
+  key: string;
   due: number;
-  cancel: Cancel;
+  /** Order of the addAfter calls, so keys due at the same instant keep it. */
+  seq: number;
+}
+
+/**
+ * Delayed keys by due time: a binary min-heap under one timer on the clock.
+ * A key's later delay is ignored and an earlier one supersedes the pending
+ * entry, which stays in the heap until popped and is then skipped.
+ */
+class DelayHeap {
+  readonly #heap: Delayed[] = [];
+  /** The due time that counts for each key. */
+  readonly #due = new Map<string, number>();
+  #seq = 0;
+  #timer: { due: number; cancel: Cancel } | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ready: (key: string) => void,
+  ) {}
+
+  get size(): number {
+    return this.#due.size;
+  }
+
+  add(key: string, ms: number): void {
+    const due = this.clock.now().getTime() + ms;
+    const pending = this.#due.get(key);
+    if (pending !== undefined && pending <= due) return;
+    this.#due.set(key, due);
+    this.#push({ key, due, seq: this.#seq++ });
+    // Superseded entries are skipped when popped; rebuild when they outnumber the live ones.
+    if (this.#heap.length > 2 * this.#due.size + 64) this.#compact();
+    this.#arm();
+  }
+
+  clear(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#heap.length = 0;
+    this.#due.clear();
+  }
+
+  /** Sets the one timer for the earliest due key (re-armed only when that changes). */
+  #arm(): void {
+    const first = this.#heap[0];
+    if (this.#timer !== undefined && first !== undefined && this.#timer.due <= first.due) return;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    if (first === undefined) return;
+    const due = first.due;
+    const cancel = this.clock.schedule(due - this.clock.now().getTime(), () => {
+      if (this.#timer?.cancel === cancel) this.#timer = undefined;
+      this.#fire(due);
+    });
+    this.#timer = { due, cancel };
+  }
+
+  #fire(armedFor: number): void {
+    // A timer may run a little before the clock reads its due time.
+    const now = Math.max(this.clock.now().getTime(), armedFor);
+    for (;;) {
+      const first = this.#heap[0];
+      if (first === undefined || first.due > now) break;
+      this.#pop();
+      if (this.#due.get(first.key) !== first.due) continue;
+      this.#due.delete(first.key);
+      this.ready(first.key);
+    }
+    this.#arm();
+  }
+
+  #compact(): void {
+    const live = this.#heap.filter((d) => this.#due.get(d.key) === d.due);
+    this.#heap.length = 0;
+    for (const delayed of live) this.#push(delayed);
+  }
+
+  #push(item: Delayed): void {
+    const heap = this.#heap;
+    heap.push(item);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i] as Delayed, heap[parent] as Delayed)) break;
+      [heap[i], heap[parent]] = [heap[parent] as Delayed, heap[i] as Delayed];
+      i = parent;
+    }
+  }
+
+  #pop(): void {
+    const heap = this.#heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let least = i;
+      if (left < heap.length && before(heap[left] as Delayed, heap[least] as Delayed)) least = left;
+      if (right < heap.length && before(heap[right] as Delayed, heap[least] as Delayed)) least = right;
+      if (least === i) return;
+      [heap[i], heap[least]] = [heap[least] as Delayed, heap[i] as Delayed];
+      i = least;
+    }
+  }
+}
+
+function before(a: Delayed, b: Delayed): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }
 
 export class WorkQueue {
-  readonly #clock: Clock;
   readonly #backoff: ExponentialBackoff;
   readonly #bucket: TokenBucket;
   readonly #queue: string[] = [];
   /** Keys waiting to be processed (queued, or re-added while processing). */
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
-  readonly #delayed = new Map<string, Delayed>();
+  readonly #delayed: DelayHeap;
   #waiters: Array<(key: string | undefined) => void> = [];
   #idleWaiters: Array<() => void> = [];
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions) {
-    this.#clock = options.clock;
     this.#backoff = new ExponentialBackoff(options.backoff ?? DEFAULT_BACKOFF);
     this.#bucket = new TokenBucket(options.rateLimit ?? DEFAULT_RATE_LIMIT, options.clock);
+    this.#delayed = new DelayHeap(options.clock, (key) => this.add(key));
   }
 
   /** Keys ready to be handed out (the queue depth). */
@@ -136,18 +248,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const due = this.#clock.now().getTime() + ms;
-    const pending = this.#delayed.get(key);
-    if (pending !== undefined) {
-      if (pending.due <= due) return;
-      pending.cancel();
-    }
-    const cancel = this.#clock.schedule(ms, () => {
-      const current = this.#delayed.get(key);
-      if (current?.cancel === cancel) this.#delayed.delete(key);
-      this.add(key);
-    });
-    this.#delayed.set(key, { due, cancel });
+    this.#delayed.add(key, ms);
   }
 
   /** Re-adds a failed key after its backoff (and the overall rate limit). */
@@ -204,7 +305,6 @@ export class WorkQueue {
    */
   shutdown(options: { dropQueued?: boolean } = {}): Promise<void> {
     this.#shuttingDown = true;
-    for (const delayed of this.#delayed.values()) delayed.cancel();
     this.#delayed.clear();
     if (options.dropQueued) {
       this.#dirty.clear();

@@ -4,5 +4,6 @@
 export { RuleIds, RULES, ruleInfo, type RuleId, type RuleInfo } from './catalog.js';
 export { checkDeletion, checkObject, checkObjects, checkObjectsByObject, hasErrors, type DeclaredContext } from './check.js';
 export { createObjectIndex, SnapshotIndex, safeRefOf } from './object-index.js';
+export { LiveIndex } from './live-index.js';
 export { blockListOf, parseCidr, type Cidr, type CidrParseResult } from './network.js';
 export type { ObjectIndex, Operation, RuleContext, Severity, Violation, WorkspaceScopedKind } from './types.js';

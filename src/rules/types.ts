@@ -2,6 +2,7 @@
 // view of the others and an instant in, violations out. The same code runs in
 // `gatehouse validate`, the admission webhook and the reconciler.
 import type { GatehouseObject, Kind, ObjectOfKind, ObjectRef } from '../model/kinds.js';
+import type { Member } from '../model/member.js';
 import type { Profile } from '../model/profile.js';
 
 export type Severity = 'error' | 'warning';
@@ -31,6 +32,15 @@ export interface ObjectIndex {
    * spec.workspaceRef.name is `workspace`. Without it, rules filter `list`.
    */
   listInWorkspace?<K extends WorkspaceScopedKind>(kind: K, namespace: string, workspace: string): readonly ObjectOfKind<K>[];
+  /**
+   * Optional views a long-lived index keeps up to date (LiveIndex), so a check
+   * reads a workspace's members by email or by role without scanning the
+   * workspace. Both hold only Members that pass their schema; emails are
+   * normalized (normalizeEmail), and members without spec.role are under
+   * `undefined`. Without them, rules derive the same from listInWorkspace.
+   */
+  membersByEmail?(namespace: string, workspace: string): ReadonlyMap<string, readonly Member[]>;
+  membersByRole?(namespace: string, workspace: string): ReadonlyMap<string | undefined, ReadonlySet<Member>>;
 }
 
 /** Kinds that belong to one Workspace through spec.workspaceRef. */

@@ -35,10 +35,30 @@ export interface AdminView {
 
 const validityOfOthers = new WeakMap<object, boolean>();
 
+/**
+ * Whether an indexed object passes its schema, remembered per object (the
+ * index is read-only: an object is replaced, never changed), so admission and
+ * the reconciler do not re-validate a whole workspace on every check.
+ */
+export function passesSchema(object: GatehouseObject): boolean {
+  let valid = validityOfOthers.get(object);
+  if (valid === undefined) {
+    valid = checkObjectSchema(object.kind, object).length === 0;
+    validityOfOthers.set(object, valid);
+  }
+  return valid;
+}
+
 export class RuleWorld {
   readonly #index: ObjectIndex;
   readonly #overlay: GatehouseObject | undefined;
   readonly #overlayKey: string | undefined;
+  /**
+   * The overlay is absent or is the very object the index holds (the
+   * reconciler checks cached objects): the index's own views are then this
+   * world's, and the index's membersByEmail/membersByRole are used as they are.
+   */
+  readonly #indexAsIs: boolean;
   readonly #schemaProblems = new Map<unknown, SchemaProblem[]>();
   readonly #inWorkspace = new Map<string, readonly GatehouseObject[]>();
   readonly #admins = new Map<string, AdminView>();
@@ -58,6 +78,7 @@ export class RuleWorld {
     this.#index = index;
     this.#overlay = overlay;
     this.#overlayKey = overlay === undefined ? undefined : keyOf(overlay);
+    this.#indexAsIs = overlay === undefined || index.get(overlay.kind, namespaceOf(overlay), nameOf(overlay)) === overlay;
   }
 
   /** Schema problems of an object, computed once per world. */
@@ -77,13 +98,8 @@ export class RuleWorld {
    * re-validate a whole workspace on every request.
    */
   isValid(object: GatehouseObject): boolean {
-    if (object === this.#overlay || object === null || typeof object !== 'object') return this.schemaProblems(object).length === 0;
-    let valid = validityOfOthers.get(object);
-    if (valid === undefined) {
-      valid = this.schemaProblems(object).length === 0;
-      validityOfOthers.set(object, valid);
-    }
-    return valid;
+    if ((object === this.#overlay && !this.#indexAsIs) || object === null || typeof object !== 'object') return this.schemaProblems(object).length === 0;
+    return passesSchema(object);
   }
 
   /** The object by name, readable or not; undefined when absent. */
@@ -137,12 +153,15 @@ export class RuleWorld {
         this.#index.listInWorkspace?.(kind, namespace, workspace) ??
         this.#index.list(kind, namespace).filter((o) => workspaceNameOf(o) === workspace);
       const result: GatehouseObject[] = [];
+      // With the index as is, the overlay is already in `stored` in its place.
+      const replaced = this.#indexAsIs ? undefined : this.#overlayKey;
       for (const object of stored) {
-        if (this.#overlayKey !== undefined && keyOf(object) === this.#overlayKey) continue;
+        if (replaced !== undefined && keyOf(object) === replaced) continue;
         if (this.isValid(object)) result.push(object);
       }
       const overlay = this.#overlay;
       if (
+        !this.#indexAsIs &&
         overlay !== undefined &&
         overlay.kind === kind &&
         namespaceOf(overlay) === namespace &&
@@ -220,7 +239,7 @@ export class RuleWorld {
     const cacheKey = `${namespace}\u0000${workspace}`;
     let view = this.#admins.get(cacheKey);
     if (view === undefined) {
-      const admins = this.inWorkspace('Member', namespace, workspace).filter((m) => this.isAdmin(m));
+      const admins = this.#adminCandidates(namespace, workspace).filter((m) => this.isAdmin(m));
       // Instants compared as UTC ISO strings: creationTimestamp is second-precision RFC 3339 in UTC.
       const created = (m: Member) => {
         const text = m.metadata.creationTimestamp ?? this.recordOf(m)?.since;
@@ -234,8 +253,29 @@ export class RuleWorld {
     return view;
   }
 
+  /**
+   * The readable members of a workspace that may be admins. With an index
+   * that files members by role, only the members of roles granting admin are
+   * read, not the whole workspace.
+   */
+  #adminCandidates(namespace: string, workspace: string): Member[] {
+    const byRole = this.#indexAsIs ? this.#index.membersByRole?.(namespace, workspace) : undefined;
+    if (byRole === undefined) return [...this.inWorkspace('Member', namespace, workspace)];
+    const out: Member[] = [];
+    for (const members of byRole.values()) {
+      // Members filed under one role name in one workspace resolve alike.
+      const first = members.values().next().value;
+      if (first === undefined) continue;
+      const resolved = this.resolveRole(first);
+      if ('permissions' in resolved && grantsAdmin(this.profile, resolved.permissions)) out.push(...members);
+    }
+    return out;
+  }
+
   /** Members of a workspace by lower-cased email. */
-  membersByEmail(namespace: string, workspace: string): ReadonlyMap<string, Member[]> {
+  membersByEmail(namespace: string, workspace: string): ReadonlyMap<string, readonly Member[]> {
+    const indexed = this.#indexAsIs ? this.#index.membersByEmail?.(namespace, workspace) : undefined;
+    if (indexed !== undefined) return indexed;
     const cacheKey = `${namespace}\u0000${workspace}`;
     let map = this.#emails.get(cacheKey);
     if (map === undefined) {

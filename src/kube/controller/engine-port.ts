@@ -42,9 +42,11 @@ export interface ApplicationChange {
 export interface AccessEngine {
   /**
    * Brings the store in line with `desired` for the objects in `scope`.
-   * `desired` is the context the rules need (the object's Workspace, its
-   * siblings); an in-scope ref absent from it is being deleted. `index`, when
-   * given, is the whole cluster's live view for the rules (the informer cache).
+   * `desired` holds the objects in scope and what planning them reads (their
+   * Workspace, a Member's Role, a grant's Member); an in-scope ref absent from
+   * it is being deleted. `index`, when given, is the whole cluster's live view
+   * the rules judge against (the informer cache's LiveIndex); without it,
+   * `desired` is that view and must hold the objects' siblings too.
    */
   sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult>;
   /** Reads what the store says about `refs` now (invitation accepted, last login) without writing. */

@@ -274,20 +274,29 @@ export class Reconciler {
     return {};
   }
 
-  /** The engine's context for a batch: every Workspace and everything in the batch's workspaces. */
+  /**
+   * What the engine plans a batch with: the batch's objects and what they
+   * refer to (their Workspace, a Member's Role, a grant's Member). The rules
+   * read the rest of the cluster (siblings, other Workspaces' ids) through the
+   * live index, so a batch costs what it touches, not the size of its
+   * workspaces or of the cluster. These are the cache's own objects, not copies.
+   */
   #context(objects: readonly CachedObject[]): GatehouseObject[] {
-    const workspaces = new Set<string>();
+    const live = this.#o.cache.live();
     const context = new Map<string, GatehouseObject>();
-    const add = (list: readonly GatehouseObject[]) => {
-      for (const o of list) context.set(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, o);
+    const add = (o: GatehouseObject | undefined) => {
+      if (o !== undefined) context.set(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`, o);
     };
     for (const object of objects) {
+      add(object);
       const namespace = object.metadata.namespace ?? 'default';
-      const workspace = ClusterCache.workspaceOf(object);
-      const key = `${namespace}/${workspace ?? ''}`;
-      if (workspaces.has(key)) continue;
-      workspaces.add(key);
-      add(this.#o.cache.contextFor(namespace, workspace));
+      const workspace = object.kind === 'Workspace' ? undefined : ClusterCache.workspaceOf(object);
+      if (workspace !== undefined) add(live.get('Workspace', namespace, workspace));
+      if (object.kind === 'Member' && typeof object.spec.role === 'string') add(live.get('Role', namespace, object.spec.role));
+      if (object.kind === 'SupportGrant') {
+        const target = (object.spec.scope as { memberRef?: { name?: unknown } } | undefined)?.memberRef?.name;
+        if (typeof target === 'string') add(live.get('Member', namespace, target));
+      }
     }
     return [...context.values()];
   }
@@ -382,8 +391,8 @@ export class Reconciler {
       { metadata: { finalizers, resourceVersion: object.metadata.resourceVersion } },
       { type: 'merge', fieldManager: FIELD_MANAGER },
     );
-    this.#o.cache.informers[ref.kind].observe(patched);
-    return patched;
+    // The cache's copy: the one the live index holds, so the rules see the batch's objects as indexed.
+    return this.#o.cache.informers[ref.kind].observe(patched);
   }
 
   /** Writes status through the status subresource when it differs; records the transition events. */

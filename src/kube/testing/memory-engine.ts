@@ -5,7 +5,7 @@
 // use the real engine and a real SQLite store instead.
 import type { GatehouseObject, Member, ObjectRef, SupportGrant } from '../../model/index.js';
 import { deletionPolicyOf, supportGrantWindow } from '../../model/index.js';
-import type { Violation } from '../../rules/types.js';
+import type { ObjectIndex, Violation } from '../../rules/types.js';
 import { EngineError, type AccessEngine, type EngineSyncResult, type ObjectState, type SyncScope } from '../controller/engine-port.js';
 
 interface Row {
@@ -73,7 +73,7 @@ export class MemoryEngine implements AccessEngine {
     return this.rows.get(`${kind}/${namespace}/${name}`);
   }
 
-  async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date): Promise<EngineSyncResult> {
+  async sync(desired: readonly GatehouseObject[], scope: SyncScope, at: Date, index?: ObjectIndex): Promise<EngineSyncResult> {
     await Promise.resolve();
     if (this.closed) throw new EngineError('the engine is closed');
     const refs = scope.type === 'objects' ? scope.refs : desired.map(refOf);
@@ -120,7 +120,7 @@ export class MemoryEngine implements AccessEngine {
         changed.push(ref);
         continue;
       }
-      const objectViolations = this.#check(object, desired);
+      const objectViolations = this.#check(object, desired, index);
       violations.push(...objectViolations);
       if (objectViolations.some((v) => v.severity === 'error')) {
         const row = this.rows.get(key(ref));
@@ -157,17 +157,22 @@ export class MemoryEngine implements AccessEngine {
     this.closed = true;
   }
 
-  #check(object: GatehouseObject, desired: readonly GatehouseObject[]): Violation[] {
+  /** Like the real engine, judges against the index when given (the operator's live cache), else `desired`. */
+  #check(object: GatehouseObject, desired: readonly GatehouseObject[], index: ObjectIndex | undefined): Violation[] {
     if (object.kind === 'Workspace') return [];
     const namespace = object.metadata.namespace ?? 'default';
     const ws = object.spec.workspaceRef.name;
     const violation = (ruleId: string, field: string, message: string): Violation => ({ ruleId, severity: 'error', object: refOf(object), field, message });
-    if (!desired.some((o) => o.kind === 'Workspace' && o.metadata.name === ws && (o.metadata.namespace ?? 'default') === namespace)) {
+    const workspaceExists =
+      index !== undefined
+        ? index.get('Workspace', namespace, ws) !== undefined
+        : desired.some((o) => o.kind === 'Workspace' && o.metadata.name === ws && (o.metadata.namespace ?? 'default') === namespace);
+    if (!workspaceExists) {
       return [violation('UnknownWorkspace', 'spec.workspaceRef.name', `Workspace ${ws} does not exist in namespace ${namespace}.`)];
     }
     if (object.kind === 'Member') {
       const email = object.spec.email.toLowerCase();
-      const others = desired.filter(
+      const others = (index !== undefined ? (index.list('Member', namespace) as readonly GatehouseObject[]) : desired).filter(
         (o): o is Member => o.kind === 'Member' && o !== object && o.metadata.name !== object.metadata.name && o.spec.workspaceRef.name === ws && o.spec.email.toLowerCase() === email,
       );
       if (others.length > 0) {
