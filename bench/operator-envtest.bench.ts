@@ -37,7 +37,7 @@ import { STORE_FINALIZER, type GatehouseObject, type Kind } from '../src/model/i
 import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
 import { freePort } from '../test/support/postgres.js';
 import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
-import { loadAverage, metricValue, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
+import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
 import { percentile, report } from './report.js';
 
 const SIZE = sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 });
@@ -275,6 +275,7 @@ async function run(mode: Mode): Promise<Row[]> {
 
     return [
       ['objects (Workspaces + Members)', `${objects.length} (${workspaces} + ${members})`],
+      ['gatehouse run', CLI_BUILD],
       ['load average during the cold start (1, 5, 15 min)', load],
       [`baseline: ${CREATORS} parallel creators${mode === 'webhook' ? ' (through the webhook)' : ''}, objects/s`, createRate],
       ['operator cold start (process start to every status written), s', convergedSeconds],
@@ -313,6 +314,7 @@ async function main(): Promise<void> {
     process.stdout.write(`skipped: no real API server (${skip})\n`);
     return;
   }
+  prepareGatehouse();
   for (const mode of MODES) {
     if (mode !== 'plain' && mode !== 'webhook') throw new Error(`GATEHOUSE_BENCH_MODES: "${mode}" is not plain or webhook`);
     process.stdout.write(`\n### mode: ${mode}\n`);

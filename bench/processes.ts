@@ -1,6 +1,9 @@
 // Gatehouse as its own process in the benchmarks: spawned the way people run
-// it (the CLI entry point), with its peak RSS read from the kernel.
-import { spawn, type ChildProcess } from 'node:child_process';
+// it, with its peak RSS read from the kernel. By default the compiled CLI, as
+// the container image runs it (`npm run build`, done once per bench process:
+// tsx would add its compiler and the sources' source maps to every figure);
+// GATEHOUSE_BENCH_CLI=tsx runs the sources instead.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,12 +11,23 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(REPO, 'src/cli/main.ts');
 const TIME = '/usr/bin/time';
+export const CLI_BUILD = process.env.GATEHOUSE_BENCH_CLI === 'tsx' ? 'sources through tsx' : 'compiled (npm run build)';
+let built = false;
 
-/** `node --import tsx src/cli/main.ts ARGS`: one process (tsx's own CLI would add a second). */
+/** `node bin/gatehouse.js ARGS` after a build, or `node --import tsx src/cli/main.ts ARGS`: one process either way. */
 export function gatehouseCommand(args: string[], nodeArgs: string[] = []): string[] {
-  return [process.execPath, '--import', 'tsx', ...nodeArgs, MAIN, ...args];
+  if (process.env.GATEHOUSE_BENCH_CLI === 'tsx') return [process.execPath, '--import', 'tsx', ...nodeArgs, join(REPO, 'src/cli/main.ts'), ...args];
+  prepareGatehouse();
+  return [process.execPath, ...nodeArgs, join(REPO, 'bin/gatehouse.js'), ...args];
+}
+
+/** Builds the CLI (once): call it before anything is timed. */
+export function prepareGatehouse(): void {
+  if (built || process.env.GATEHOUSE_BENCH_CLI === 'tsx') return;
+  const build = spawnSync(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}); GATEHOUSE_BENCH_CLI=tsx runs the sources instead`);
+  built = true;
 }
 
 export function spawnGatehouse(args: string[], options: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
