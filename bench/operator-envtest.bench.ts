@@ -46,6 +46,7 @@ const CHANGES = Number(process.env.GATEHOUSE_BENCH_CHANGES ?? 100);
 const CREATORS = 4;
 const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT === '1';
 const LEASE_NAMESPACE = 'gatehouse-system';
+const IDLE_SECONDS = 30;
 
 type Mode = 'plain' | 'webhook';
 type Row = [string, string | number];
@@ -256,6 +257,10 @@ async function run(mode: Mode): Promise<Row[]> {
     const cpu = await scrape(metricsUrl).then((t) => metricValue(t, 'gatehouse_process_cpu_seconds_total'));
 
     const latencies = mode === 'plain' && CHANGES > 0 ? await changesToStore(client, storeFile, objects) : [];
+    // Converged and nothing changing: what the operator costs at rest (resyncs, store poll, watches).
+    const idleFrom = { cpu: metricValue(await scrape(metricsUrl), 'gatehouse_process_cpu_seconds_total'), at: performance.now() };
+    await sleep(IDLE_SECONDS * 1000);
+    const idleMillicores = ((metricValue(await scrape(metricsUrl), 'gatehouse_process_cpu_seconds_total') - idleFrom.cpu) / ((performance.now() - idleFrom.at) / 1000)) * 1000;
 
     let snapshot = '';
     if (HEAP_SNAPSHOT) {
@@ -287,6 +292,7 @@ async function run(mode: Mode): Promise<Row[]> {
       ['operator peak heap used (sampled each 1 s), MiB', peakHeapUsed],
       ['operator peak external memory (sampled), MiB', peakExternal],
       ['operator CPU time for the cold start, s (user + system)', cpu],
+      [`operator CPU at rest after convergence (${IDLE_SECONDS} s), millicores`, idleMillicores],
       [`API writes per object (all; goal ${mode === 'webhook' ? '1' : '2'} + events)`, writes / objects.length],
       ['  status writes per object', statusWrites / objects.length],
       ['  object writes (finalizers) per object', objectWrites / objects.length],
