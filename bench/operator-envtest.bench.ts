@@ -65,12 +65,24 @@ async function createAll(client: KubeClient, objects: readonly GatehouseObject[]
   await Promise.all(Array.from({ length: CREATORS }, worker));
 }
 
+/** One page, tried again a few times: a loaded API server can take longer than one call may (100,000 objects at load 20 did). */
+async function listPageRetrying(client: KubeClient, kind: Kind, continueToken: string | undefined) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await client.listPage<KubeObject>(gatehouseResource(kind), undefined, { limit: 500, ...(continueToken ? { continue: continueToken } : {}) });
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await sleep(2000 * attempt);
+    }
+  }
+}
+
 /** Objects of `kind` whose status is written at their generation with `phase`, read in pages. */
 async function countConverged(client: KubeClient, kind: Kind, phase: string): Promise<number> {
   let n = 0;
   let continueToken: string | undefined;
   do {
-    const page = await client.listPage<KubeObject>(gatehouseResource(kind), undefined, { limit: 2000, ...(continueToken ? { continue: continueToken } : {}) });
+    const page = await listPageRetrying(client, kind, continueToken);
     for (const o of page.items) {
       const status = o.status as { phase?: string; observedGeneration?: number } | undefined;
       if (status?.observedGeneration === o.metadata.generation && status?.phase === phase) n += 1;
