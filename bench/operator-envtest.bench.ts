@@ -5,72 +5,56 @@
 //     the objects (objects/s);
 //   - the operator from process start until every object's status is written
 //     at its generation (objects/s, and the ratio to the baseline; goal >= 0.75x);
-//   - the operator's peak RSS (VmHWM from /proc) and its heap and external
-//     memory, sampled from its /metrics;
-//   - the operator's API writes per object, from its gatehouse_api_writes_total.
+//   - the peak RSS (VmHWM from /proc) of every Gatehouse process, and the
+//     operator's heap and external memory, sampled from its /metrics;
+//   - the operator's API writes per object, from its gatehouse_api_writes_total;
+//   - then one change at a time: N Members' roles changed with merge patches
+//     (as `kubectl patch`), each timed until the store's SQLite file has it
+//     (read-only, polled): p50 and p99.
+// Modes (GATEHOUSE_BENCH_MODES, default "plain,webhook"), each on a fresh API server:
+//   - plain: no webhook; every object costs a finalizer patch and a status write;
+//   - webhook: a second `gatehouse run` serves the admission webhook while the
+//     objects are created (a follower: the Lease is held by someone else, so it
+//     never reconciles); the mutating webhook sets the finalizer at creation and
+//     the operator's only write per object is its status. The baseline creators
+//     go through the webhook too.
 // Sizes: GATEHOUSE_BENCH_WORKSPACES (default 100) x GATEHOUSE_BENCH_MEMBERS
-// (default 100). Needs KUBEBUILDER_ASSETS (or .cache/envtest); says skipped
-// without it. GATEHOUSE_BENCH_HEAP_SNAPSHOT=1 also writes a heap snapshot of
-// the operator after convergence (after its peak RSS is read).
-// GATEHOUSE_BENCH_OPERATOR=compiled runs the built CLI (dist/bundle, `npm run
-// build` first) instead of the sources under tsx; GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS
-// adds V8 flags to the operator's node (e.g. --max-old-space-size=160).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+// (default 100); GATEHOUSE_BENCH_CHANGES (default 100; 0 skips the changes).
+// Needs KUBEBUILDER_ASSETS (or .cache/envtest); says skipped without it.
+// GATEHOUSE_BENCH_HEAP_SNAPSHOT=1 also writes a heap snapshot of the operator
+// after convergence (after its peak RSS is read). GATEHOUSE_BENCH_CLI=tsx runs the
+// sources instead of the built CLI; GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS adds V8
+// flags to the operator's node (e.g. --max-old-space-size=160).
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { KubeClient, gatehouseResource, type KubeObject } from '../src/kube/client.js';
+import { DatabaseSync } from 'node:sqlite';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { KubeClient, LEASE_RESOURCE, gatehouseResource, type KubeObject } from '../src/kube/client.js';
 import { Informer } from '../src/kube/informer.js';
-import type { GatehouseObject, Kind } from '../src/model/index.js';
+import { DEFAULT_LEASE_NAME } from '../src/kube/leader-election.js';
+import { STORE_FINALIZER, type GatehouseObject, type Kind } from '../src/model/index.js';
 import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
-import { report } from './report.js';
+import { freePort } from '../test/support/postgres.js';
+import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
+import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
+import { percentile, report } from './report.js';
 
-const API_VERSION = 'gatehouse.dev/v1alpha1';
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const WORKSPACES = Number(process.env.GATEHOUSE_BENCH_WORKSPACES ?? 100);
-const MEMBERS_PER_WORKSPACE = Number(process.env.GATEHOUSE_BENCH_MEMBERS ?? 100);
-const WORKSPACES_PER_NAMESPACE = 10;
+const SIZE = sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 });
+const MODES = (process.env.GATEHOUSE_BENCH_MODES ?? 'plain,webhook').split(',').filter((m) => m !== '');
+const CHANGES = Number(process.env.GATEHOUSE_BENCH_CHANGES ?? 100);
 const CREATORS = 4;
 const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT === '1';
-const COMPILED = process.env.GATEHOUSE_BENCH_OPERATOR === 'compiled';
 const OPERATOR_NODE_FLAGS = (process.env.GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS ?? '').split(' ').filter((f) => f !== '');
+const LEASE_NAMESPACE = 'gatehouse-system';
+const IDLE_SECONDS = 30;
 
-function buildObjects(): GatehouseObject[] {
-  const objects: GatehouseObject[] = [];
-  for (let w = 0; w < WORKSPACES; w += 1) {
-    const namespace = `bench-${Math.floor(w / WORKSPACES_PER_NAMESPACE)}`;
-    const ws = `ws-${String(w % WORKSPACES_PER_NAMESPACE).padStart(2, '0')}`;
-    objects.push({
-      apiVersion: API_VERSION,
-      kind: 'Workspace',
-      metadata: { name: ws, namespace },
-      spec: { workspaceId: `${namespace}-${ws}`, displayName: `Bench ${namespace} ${ws}` },
-    });
-    for (let m = 0; m < MEMBERS_PER_WORKSPACE; m += 1) {
-      const name = `${ws}-m${String(m).padStart(4, '0')}`;
-      objects.push({
-        apiVersion: API_VERSION,
-        kind: 'Member',
-        metadata: { name, namespace },
-        spec: { workspaceRef: { name: ws }, email: `${name}@example.com`, displayName: `Member ${name}`, role: m === 0 ? 'admin' : 'viewer' },
-      });
-    }
-  }
-  return objects;
-}
+type Mode = 'plain' | 'webhook';
+type Row = [string, string | number];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Creates every object with `CREATORS` parallel workers on one client. */
 async function createAll(client: KubeClient, objects: readonly GatehouseObject[]): Promise<void> {
@@ -84,12 +68,24 @@ async function createAll(client: KubeClient, objects: readonly GatehouseObject[]
   await Promise.all(Array.from({ length: CREATORS }, worker));
 }
 
+/** One page, tried again a few times: a loaded API server can take longer than one call may (100,000 objects at load 20 did). */
+async function listPageRetrying(client: KubeClient, kind: Kind, continueToken: string | undefined) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await client.listPage<KubeObject>(gatehouseResource(kind), undefined, { limit: 500, ...(continueToken ? { continue: continueToken } : {}) });
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await sleep(2000 * attempt);
+    }
+  }
+}
+
 /** Objects of `kind` whose status is written at their generation with `phase`, read in pages. */
 async function countConverged(client: KubeClient, kind: Kind, phase: string): Promise<number> {
   let n = 0;
   let continueToken: string | undefined;
   do {
-    const page = await client.listPage<KubeObject>(gatehouseResource(kind), undefined, { limit: 2000, ...(continueToken ? { continue: continueToken } : {}) });
+    const page = await listPageRetrying(client, kind, continueToken);
     for (const o of page.items) {
       const status = o.status as { phase?: string; observedGeneration?: number } | undefined;
       if (status?.observedGeneration === o.metadata.generation && status?.phase === phase) n += 1;
@@ -99,49 +95,112 @@ async function countConverged(client: KubeClient, kind: Kind, phase: string): Pr
   return n;
 }
 
-function procStatus(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : Number.NaN;
-}
-
-function metricValue(text: string, name: string, labels?: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    if (labels !== undefined && !rest.includes(labels)) continue;
-    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
+/**
+ * A `gatehouse run` that serves the admission webhook and never reconciles:
+ * the Lease is held for a day by a holder that does not exist. Resolves once
+ * the API server applies its mutating webhook (a dry-run create comes back
+ * with the finalizer).
+ */
+async function startWebhookReplica(env: Envtest, client: KubeClient, kubeconfigFile: string, dir: string, objects: readonly GatehouseObject[]): Promise<ChildProcess> {
+  await env.createNamespace(LEASE_NAMESPACE);
+  const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  await client.create(LEASE_RESOURCE, LEASE_NAMESPACE, {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: DEFAULT_LEASE_NAME, namespace: LEASE_NAMESPACE },
+    spec: { holderIdentity: 'bench-holder-elsewhere', leaseDurationSeconds: 86_400, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+  });
+  const port = await freePort();
+  const replica = spawnGatehouse([
+    'run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${join(dir, 'replica.db')}`, '--lease-namespace', LEASE_NAMESPACE,
+    '--webhook-url', `https://127.0.0.1:${port}`, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-config-name', 'gatehouse-bench',
+    '--probe-listen', '', '--metrics-listen', '', '--log-level', 'warn',
+  ]);
+  const probe = objects.find((o) => o.kind === 'Workspace') as GatehouseObject;
+  const api = env.kubeConfig().makeApiClient(CustomObjectsApi);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (replica.exitCode !== null) throw new Error('the webhook replica exited before it served');
+    try {
+      const answer = (await api.createNamespacedCustomObject({
+        group: 'gatehouse.dev', version: 'v1alpha1', plural: 'workspaces', namespace: probe.metadata.namespace as string,
+        body: { ...probe, metadata: { ...probe.metadata, name: 'webhook-probe' } }, dryRun: 'All',
+      })) as KubeObject;
+      if (answer.metadata.finalizers?.includes(STORE_FINALIZER)) return replica;
+    } catch {
+      // Registered but not serving yet (it fails closed): try again.
+    }
+    if (Date.now() > deadline) throw new Error('the API server did not call the mutating webhook within 2 minutes');
+    await sleep(500);
   }
-  return sum;
 }
 
-async function scrape(url: string): Promise<string> {
-  const res = await fetch(url);
-  return res.text();
-}
-
-async function main(): Promise<void> {
-  const skip = envtestSkipReason();
-  if (skip !== undefined) {
-    process.stdout.write(`skipped: no real API server (${skip})\n`);
-    return;
+/** Waits (untimed) until the webhook's cache has `member`'s Workspace: a dry-run create of it is accepted. */
+async function webhookKnows(env: Envtest, member: GatehouseObject): Promise<void> {
+  const api = env.kubeConfig().makeApiClient(CustomObjectsApi);
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      await api.createNamespacedCustomObject({ group: 'gatehouse.dev', version: 'v1alpha1', plural: 'members', namespace: member.metadata.namespace as string, body: member, dryRun: 'All' });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(500);
+    }
   }
+}
+
+/** Changes N Members' role one at a time and times each until the store's file has it. */
+async function changesToStore(client: KubeClient, storeFile: string, objects: readonly GatehouseObject[]): Promise<number[]> {
+  const db = new DatabaseSync(storeFile, { readOnly: true });
+  try {
+    const roleOf = db.prepare("SELECT role_id AS role FROM members WHERE source_kind = 'Member' AND source_namespace = ? AND source_name = ?");
+    const viewers = objects.filter((o) => o.kind === 'Member' && (o.spec as { role?: string }).role === 'viewer');
+    const latencies: number[] = [];
+    for (let i = 0; i < Math.min(CHANGES, viewers.length); i += 1) {
+      const target = viewers[(i * 7919) % viewers.length] as GatehouseObject;
+      const { namespace, name } = target.metadata as { namespace: string; name: string };
+      const before = (roleOf.get(namespace, name) as { role?: string } | undefined)?.role;
+      const sent = performance.now();
+      await client.patch(gatehouseResource('Member'), namespace, name, { spec: { role: 'editor' } }, { type: 'merge' });
+      for (;;) {
+        const now = (roleOf.get(namespace, name) as { role?: string } | undefined)?.role;
+        if (now !== before) break;
+        if (performance.now() - sent > 60_000) throw new Error(`the store did not take Member ${namespace}/${name}'s role change within a minute`);
+        await sleep(2);
+      }
+      latencies.push(performance.now() - sent);
+    }
+    return latencies;
+  } finally {
+    db.close();
+  }
+}
+
+async function run(mode: Mode): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-envtest-'));
   const env = await Envtest.start();
   let operator: ChildProcess | undefined;
+  let replica: ChildProcess | undefined;
   try {
     const kubeConfig = env.kubeConfig();
     const client = new KubeClient(kubeConfig);
-    const objects = buildObjects();
-    const members = objects.filter((o) => o.kind === 'Member').length;
-    const workspaces = objects.length - members;
+    const kubeconfigFile = join(dir, 'kubeconfig');
+    env.writeKubeconfig(kubeconfigFile);
+    const objects = buildDeclarations(SIZE);
+    const { workspaces, members } = countKinds(objects);
     for (const ns of new Set(objects.map((o) => o.metadata.namespace as string))) await env.createNamespace(ns);
+    if (mode === 'webhook') replica = await startWebhookReplica(env, client, kubeconfigFile, dir, objects);
 
-    // Baseline: the same objects created by a plain client.
-    const createStart = performance.now();
-    await createAll(client, objects);
-    const createSeconds = (performance.now() - createStart) / 1000;
+    // Baseline: the same objects created by a plain client (through the webhook in that mode),
+    // Workspaces first: the validating webhook refuses a Member whose Workspace it has not seen yet.
+    const workspaceStart = performance.now();
+    await createAll(client, objects.filter((o) => o.kind === 'Workspace'));
+    let createSeconds = (performance.now() - workspaceStart) / 1000;
+    if (replica !== undefined) await webhookKnows(env, objects.filter((o) => o.kind === 'Member').at(-1) as GatehouseObject);
+    const memberStart = performance.now();
+    await createAll(client, objects.filter((o) => o.kind === 'Member'));
+    createSeconds += (performance.now() - memberStart) / 1000;
     const createRate = objects.length / createSeconds;
 
     // Convergence is followed by an informer per kind (list, then watch from
@@ -158,38 +217,34 @@ async function main(): Promise<void> {
         else converged[kind].delete(key);
       });
       informer.start();
-      await informer.waitForSync(120_000);
+      await informer.waitForSync(600_000);
       watchers.push(informer);
     }
 
     // The operator, as its own process.
-    const kubeconfigFile = join(dir, 'kubeconfig');
-    env.writeKubeconfig(kubeconfigFile);
     const metricsPort = await freePort();
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    const entry = COMPILED ? [join(REPO, 'dist/bundle/gatehouse.js')] : ['--import', 'tsx', join(REPO, 'src/cli/main.ts')];
-    if (COMPILED && !existsSync(entry[0] as string)) throw new Error('GATEHOUSE_BENCH_OPERATOR=compiled needs the built CLI: run npm run build first');
-    const nodeArgs = [...OPERATOR_NODE_FLAGS, ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])];
+    const storeFile = join(dir, 'identity.db');
     const started = performance.now();
-    operator = spawn(
-      process.execPath,
-      [...nodeArgs, ...entry, 'run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${join(dir, 'identity.db')}`,
-        '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn'],
-      { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
+    operator = spawnGatehouse(
+      ['run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${storeFile}`, '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn'],
+      { nodeArgs: [...OPERATOR_NODE_FLAGS, ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])] },
     );
     const pid = operator.pid as number;
     let exited = false;
     operator.on('exit', () => (exited = true));
 
-    // Convergence through one watch per kind (listing 10,000 objects every
+    // Convergence through one watch per kind (listing every object every
     // second would load the API server the operator shares); memory sampled
     // from the operator's /metrics meanwhile; the end confirmed by a list.
     let peakHeapUsed = 0;
     let peakExternal = 0;
-    const deadline = Date.now() + 3_600_000;
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+    let load = loadAverage();
+    const deadline = Date.now() + 4 * 3_600_000;
+    for (let tick = 0; ; tick += 1) {
+      await sleep(1000);
       if (exited) throw new Error('the operator process exited before it converged');
+      if (tick % 30 === 0) load = loadAverage();
       try {
         const text = await scrape(metricsUrl);
         peakHeapUsed = Math.max(peakHeapUsed, metricValue(text, 'gatehouse_nodejs_heap_size_used_bytes') / 2 ** 20);
@@ -200,69 +255,91 @@ async function main(): Promise<void> {
       if (converged.Member.size === members && converged.Workspace.size === workspaces) {
         if ((await countConverged(client, 'Member', 'Invited')) === members && (await countConverged(client, 'Workspace', 'Ready')) === workspaces) break;
       }
-      if (Date.now() > deadline) throw new Error('the operator did not converge within an hour');
+      if (Date.now() > deadline) throw new Error('the operator did not converge within four hours');
     }
     const convergedSeconds = (performance.now() - started) / 1000;
     const rate = objects.length / convergedSeconds;
     await Promise.all(watchers.map((w) => w.stop()));
-    const peakRss = procStatus(pid, 'VmHWM');
-    const rssAfter = procStatus(pid, 'VmRSS');
+    const peakRss = procMemory(pid, 'VmHWM');
+    const rssAfter = procMemory(pid, 'VmRSS');
     // Events are sent after the status write; give them a moment before counting writes.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await sleep(3000);
     const text = await scrape(metricsUrl);
     const writes = metricValue(text, 'gatehouse_api_writes_total');
     const eventWrites = metricValue(text, 'gatehouse_api_writes_total', 'resource="events"');
     const statusWrites = metricValue(text, 'gatehouse_api_writes_total', '/status"');
     const objectWrites = writes - eventWrites - statusWrites;
+    const cpu = await scrape(metricsUrl).then((t) => metricValue(t, 'gatehouse_process_cpu_seconds_total'));
+
+    const latencies = mode === 'plain' && CHANGES > 0 ? await changesToStore(client, storeFile, objects) : [];
+    // Converged and nothing changing: what the operator costs at rest (resyncs, store poll, watches).
+    const idleFrom = { cpu: metricValue(await scrape(metricsUrl), 'gatehouse_process_cpu_seconds_total'), at: performance.now() };
+    await sleep(IDLE_SECONDS * 1000);
+    const idleMillicores = ((metricValue(await scrape(metricsUrl), 'gatehouse_process_cpu_seconds_total') - idleFrom.cpu) / ((performance.now() - idleFrom.at) / 1000)) * 1000;
+
     let snapshot = '';
     if (HEAP_SNAPSHOT) {
       process.kill(pid, 'SIGUSR2');
       const until = Date.now() + 300_000;
-      while (Date.now() < until && !readdirSync(dir).some((f) => f.endsWith('.heapsnapshot'))) await new Promise((resolve) => setTimeout(resolve, 1000));
+      while (Date.now() < until && !readdirSync(dir).some((f) => f.endsWith('.heapsnapshot'))) await sleep(1000);
       // Written once its size stops changing.
-      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      await sleep(15_000);
       snapshot = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot')) ?? '';
       if (snapshot !== '') {
-        const kept = join(tmpdir(), `gatehouse-operator-${objects.length}.heapsnapshot`);
+        const kept = join(tmpdir(), `gatehouse-operator-${mode}-${objects.length}.heapsnapshot`);
         rmSync(kept, { force: true });
         copyFileSync(join(dir, snapshot), kept);
         snapshot = kept;
       }
     }
 
-    report([
+    return [
       ['objects (Workspaces + Members)', `${objects.length} (${workspaces} + ${members})`],
-      ['operator runs', `${COMPILED ? 'dist/bundle (compiled)' : 'src under tsx'}${OPERATOR_NODE_FLAGS.length > 0 ? ` with ${OPERATOR_NODE_FLAGS.join(' ')}` : ''}`],
-      [`baseline: ${CREATORS} parallel creators, objects/s`, createRate],
+      ['gatehouse run', `${CLI_BUILD}${OPERATOR_NODE_FLAGS.length > 0 ? ` with ${OPERATOR_NODE_FLAGS.join(' ')}` : ''}`],
+      ['load average during the cold start (1, 5, 15 min)', load],
+      [`baseline: ${CREATORS} parallel creators${mode === 'webhook' ? ' (through the webhook)' : ''}, objects/s`, createRate],
       ['operator cold start (process start to every status written), s', convergedSeconds],
       ['operator cold start, objects/s', rate],
-      ['operator / baseline (goal >= 0.75)', rate / createRate],
-      ['operator peak RSS, MiB (VmHWM)', peakRss],
+      [`operator / baseline (goal >= 0.75): ${rate / createRate >= 0.75 ? 'met' : 'NOT met'}`, rate / createRate],
+      [`operator peak RSS, MiB (VmHWM; goal < ${members > 50_000 ? 256 : 150}): ${peakRss < (members > 50_000 ? 256 : 150) ? 'met' : 'NOT met'}`, peakRss],
+      ...(replica?.pid !== undefined ? [['webhook replica (follower) peak RSS, MiB (VmHWM)', procMemory(replica.pid, 'VmHWM')] as Row] : []),
       ['operator RSS after convergence, MiB', rssAfter],
       ['operator peak heap used (sampled each 1 s), MiB', peakHeapUsed],
       ['operator peak external memory (sampled), MiB', peakExternal],
-      ['API writes per object (all)', writes / objects.length],
+      ['operator CPU time for the cold start, s (user + system)', cpu],
+      [`operator CPU at rest after convergence (${IDLE_SECONDS} s), millicores`, idleMillicores],
+      [`API writes per object (all; goal ${mode === 'webhook' ? '1' : '2'} + events)`, writes / objects.length],
       ['  status writes per object', statusWrites / objects.length],
       ['  object writes (finalizers) per object', objectWrites / objects.length],
       ['  events per object', eventWrites / objects.length],
-      ...(HEAP_SNAPSHOT ? [['heap snapshot', snapshot || 'not written'] as [string, string]] : []),
-    ]);
+      ...(latencies.length > 0
+        ? ([
+            [`one role change -> store (${latencies.length} changes, one at a time): p50, ms`, percentile(latencies, 50)],
+            ['one role change -> store: p99, ms', percentile(latencies, 99)],
+            ['one role change -> store: max, ms', Math.max(...latencies)],
+          ] as Row[])
+        : []),
+      ...(HEAP_SNAPSHOT ? [['heap snapshot', snapshot || 'not written'] as Row] : []),
+    ];
   } finally {
-    if (operator?.pid !== undefined && operator.exitCode === null) {
-      operator.kill('SIGTERM');
-      await new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          operator?.kill('SIGKILL');
-          resolve(undefined);
-        }, 10_000);
-        operator?.once('exit', () => {
-          clearTimeout(timer);
-          resolve(undefined);
-        });
-      });
-    }
+    await stopProcess(operator);
+    await stopProcess(replica);
     await env.stop();
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const skip = envtestSkipReason();
+  if (skip !== undefined) {
+    process.stdout.write(`skipped: no real API server (${skip})\n`);
+    return;
+  }
+  prepareGatehouse();
+  for (const mode of MODES) {
+    if (mode !== 'plain' && mode !== 'webhook') throw new Error(`GATEHOUSE_BENCH_MODES: "${mode}" is not plain or webhook`);
+    process.stdout.write(`\n### mode: ${mode}\n`);
+    report(await run(mode));
   }
 }
 

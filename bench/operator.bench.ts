@@ -24,12 +24,10 @@ import { getDefaultProfile, type GatehouseObject, type ObjectRef } from '../src/
 import type { ObjectIndex } from '../src/rules/types.js';
 import { openStore } from '../src/store/index.js';
 import { silentLogger } from '../src/util/log.js';
+import { buildDeclarations, countKinds, workspaceName } from './declarations.js';
 import { peakRssMiB, percentile, report } from './report.js';
 
 const API_VERSION = 'gatehouse.dev/v1alpha1';
-const NAMESPACES = 10;
-const WORKSPACES_PER_NAMESPACE = 10;
-const MEMBERS_PER_WORKSPACE = 100;
 const CHANGES = 200;
 const EXPIRING = 50;
 
@@ -137,36 +135,6 @@ function key(ref: ObjectRef): string {
   return `${ref.kind}/${ref.namespace}/${ref.name}`;
 }
 
-function workspaceName(w: number): string {
-  return `ws-${String(w).padStart(2, '0')}`;
-}
-
-function buildObjects(): GatehouseObject[] {
-  const objects: GatehouseObject[] = [];
-  for (let n = 0; n < NAMESPACES; n += 1) {
-    const namespace = `bench-${n}`;
-    for (let w = 0; w < WORKSPACES_PER_NAMESPACE; w += 1) {
-      const ws = workspaceName(w);
-      objects.push({
-        apiVersion: API_VERSION,
-        kind: 'Workspace',
-        metadata: { name: ws, namespace },
-        spec: { workspaceId: `${namespace}-${ws}`, displayName: `Bench ${namespace} ${ws}` },
-      });
-      for (let m = 0; m < MEMBERS_PER_WORKSPACE; m += 1) {
-        const name = `${ws}-m${String(m).padStart(3, '0')}`;
-        objects.push({
-          apiVersion: API_VERSION,
-          kind: 'Member',
-          metadata: { name, namespace },
-          spec: { workspaceRef: { name: ws }, email: `${name}@example.com`, displayName: `Member ${name}`, role: m === 0 ? 'admin' : 'viewer' },
-        });
-      }
-    }
-  }
-  return objects;
-}
-
 async function until(check: () => Promise<boolean>, what: string, timeoutMs: number, intervalMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -188,10 +156,9 @@ async function main(): Promise<void> {
       contexts: [{ name: 'bench', cluster: 'bench', user: 'bench' }],
       currentContext: 'bench',
     });
-    const objects = buildObjects();
+    const objects = buildDeclarations({ workspaces: 100, membersPerWorkspace: 100 });
     for (let i = 0; i < objects.length; i += 1000) await api.call('seed', { objects: objects.slice(i, i + 1000) });
-    const members = objects.filter((o) => o.kind === 'Member').length;
-    const workspaces = objects.length - members;
+    const { workspaces, members } = countKinds(objects);
 
     const profile = getDefaultProfile();
     const store = await openStore(`sqlite:${join(dir, 'identity.db')}`);

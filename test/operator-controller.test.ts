@@ -149,6 +149,24 @@ describe('operator controller', () => {
     expect(seen.every((f) => f?.includes('gatehouse.dev/identity-store'))).toBe(true);
   });
 
+  it('patches the finalizer onto an object only when it lacks it (set at admission: its first write is the status)', async () => {
+    h = new Harness();
+    await h.start();
+    await h.create(workspace());
+    const plain = member('alice');
+    const admitted = { ...plain, metadata: { ...plain.metadata, finalizers: ['gatehouse.dev/identity-store'] } };
+    await h.create(admitted);
+    await h.create(member('bob'));
+    await h.settle();
+    const objectWrites = (name: string) => h.fake.requests.filter((r) => r.method !== 'GET' && r.path.endsWith(`/members/${name}`)).length;
+    expect(h.status('Member', 'alice').phase).toBe('Invited');
+    expect(objectWrites('alice')).toBe(0);
+    expect(h.statusWrites('alice')).toBe(1);
+    // Made without the webhook: the reconciler adds it, one patch.
+    expect(objectWrites('bob')).toBe(1);
+    expect(h.get('Member', 'bob')?.metadata.finalizers).toEqual(['gatehouse.dev/identity-store']);
+  });
+
   it('writes status once per change and not at all on a resync that changes nothing', async () => {
     h = new Harness();
     await h.start();

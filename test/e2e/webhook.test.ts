@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANGED_BY_ANNOTATION } from '../../src/model/common.js';
+import { CHANGED_BY_ANNOTATION, FIELD_MANAGER, STORE_FINALIZER } from '../../src/model/common.js';
 import { ruleInfo } from '../../src/rules/catalog.js';
 import { listAudit } from '../../src/store/audit.js';
 import { envtestSkipReason, Envtest, findKubectl } from '../support/envtest.js';
 import { freePort } from '../support/postgres.js';
-import type { KubeObject } from '../../src/kube/client.js';
+import { gatehouseResource, type KubeObject } from '../../src/kube/client.js';
 import { E2E, eventually, member, role, runKubectl, workspace, type OperatorProcess } from './support/harness.js';
 import type { ClusterTarget } from './support/targets.js';
 
@@ -159,6 +159,31 @@ describe.skipIf(skipReason !== undefined)(
       expect(good.code, good.stderr).toBe(0);
       expect(good.stdout).toContain('(server dry run)');
       for (const name of ['ghost', 'fine']) expect(await e.get('Member', name, 'dry'), name).toBeUndefined();
+    });
+
+    it('a Member gets the finalizer at creation, so the operator writes it once: its status', async () => {
+      await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'acme')));
+      // Every change to the Member after its creation, as the API server records it.
+      const seen: Array<{ type: string; object: KubeObject & { status?: { phase?: string } } }> = [];
+      const list = await e.client.listPage(gatehouseResource('Member'), 'acme', { limit: 1 });
+      const watch = await e.client.watch(gatehouseResource('Member'), 'acme', list.resourceVersion, (type, object) => {
+        if ((object as KubeObject).metadata?.name === 'fin') seen.push({ type, object: object as KubeObject });
+      }, () => undefined);
+      try {
+        const created = await runKubectl(kubectl, kubeconfig, ['create', '-o', 'json', '-f', '-'], JSON.stringify(member('fin', {}, 'acme')));
+        expect(created.code, created.stderr).toBe(0);
+        expect((JSON.parse(created.stdout) as KubeObject).metadata.finalizers).toEqual([STORE_FINALIZER]);
+        await eventually(() => seen.some((event) => event.object.status?.phase === 'Invited'), 'fin Invited');
+        const firstStatus = seen.findIndex((event) => event.object.status !== undefined);
+        // Created, then the status: no finalizer patch in between.
+        expect(seen.slice(0, firstStatus + 1).map((event) => event.type)).toEqual(['ADDED', 'MODIFIED']);
+        const stored = await e.client.get<KubeObject>(gatehouseResource('Member'), 'acme', 'fin');
+        const managedFields = (stored.metadata.managedFields ?? []) as Array<{ manager?: string; subresource?: string }>;
+        const operatorFields = managedFields.filter((entry) => entry.manager === FIELD_MANAGER);
+        expect(operatorFields.map((entry) => entry.subresource)).toEqual(['status']);
+      } finally {
+        watch.abort();
+      }
     });
 
     describe('escalation check through real SubjectAccessReviews', () => {

@@ -27,14 +27,17 @@ const viewer = aMember({ name: 'alice' });
 const editor = aMember({ name: 'alice', spec: { role: 'editor' } });
 const withFinalizer = { ...viewer, metadata: { ...viewer.metadata, finalizers: ['gatehouse.dev/identity-store'] } };
 
+// Every CREATE also gets the identity-store finalizer (finalizer.test.ts).
+const ADD_FINALIZER = { op: 'add', path: '/metadata/finalizers', value: ['gatehouse.dev/identity-store'] };
+
 function patchOf(response: { patch?: string }): unknown {
   return response.patch === undefined ? undefined : JSON.parse(Buffer.from(response.patch, 'base64').toString());
 }
 
 describe('reviewMutation stamps gatehouse.dev/changed-by', () => {
   it.each([
-    ['a CREATE', 'CREATE', viewer, undefined, JANE, [{ op: 'add', path: '/metadata/annotations', value: { [CHANGED_BY_ANNOTATION]: JANE } }]],
-    ['a CREATE claiming someone else', 'CREATE', stamped(viewer, 'bob'), undefined, JANE, [{ op: 'add', path: '/metadata/annotations/gatehouse.dev~1changed-by', value: JANE }]],
+    ['a CREATE', 'CREATE', viewer, undefined, JANE, [{ op: 'add', path: '/metadata/annotations', value: { [CHANGED_BY_ANNOTATION]: JANE } }, ADD_FINALIZER]],
+    ['a CREATE claiming someone else', 'CREATE', stamped(viewer, 'bob'), undefined, JANE, [{ op: 'add', path: '/metadata/annotations/gatehouse.dev~1changed-by', value: JANE }, ADD_FINALIZER]],
     ['a spec change', 'UPDATE', stamped(editor, 'bob'), stamped(viewer, 'bob'), JANE, [{ op: 'add', path: '/metadata/annotations/gatehouse.dev~1changed-by', value: JANE }]],
     ['the operator adding a finalizer', 'UPDATE', stamped(withFinalizer, 'bob'), stamped(viewer, 'bob'), OPERATOR, undefined],
     ['a metadata update rewriting the annotation', 'UPDATE', stamped(viewer, 'mallory'), stamped(viewer, 'bob'), JANE, [{ op: 'add', path: '/metadata/annotations/gatehouse.dev~1changed-by', value: 'bob' }]],

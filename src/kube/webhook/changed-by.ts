@@ -32,17 +32,20 @@ function expectedChangedBy(request: AdmissionRequest, specChanged: boolean): str
 
 const POINTER = `/metadata/annotations/${CHANGED_BY_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 
-/** The mutating webhook's answer: a JSON Patch setting the annotation, or nothing to change. */
-export function stampChangedBy(request: AdmissionRequest, specChanged: boolean): AdmissionResponse {
-  const { uid } = request;
-  if ((request.operation !== 'CREATE' && request.operation !== 'UPDATE') || request.subResource !== undefined) return { uid, allowed: true };
+/** The JSON Patch operations that set the annotation; none when it already says what it must. */
+export function changedByPatch(request: AdmissionRequest, specChanged: boolean): unknown[] {
+  if ((request.operation !== 'CREATE' && request.operation !== 'UPDATE') || request.subResource !== undefined) return [];
   const want = expectedChangedBy(request, specChanged);
   const have = changedByOf(request.object);
-  if (want === have) return { uid, allowed: true };
-  let patch: unknown[];
-  if (want === undefined) patch = [{ op: 'remove', path: POINTER }];
-  else if (annotationsOf(request.object) === undefined) patch = [{ op: 'add', path: '/metadata/annotations', value: { [CHANGED_BY_ANNOTATION]: want } }];
-  else patch = [{ op: 'add', path: POINTER, value: want }];
+  if (want === have) return [];
+  if (want === undefined) return [{ op: 'remove', path: POINTER }];
+  if (annotationsOf(request.object) === undefined) return [{ op: 'add', path: '/metadata/annotations', value: { [CHANGED_BY_ANNOTATION]: want } }];
+  return [{ op: 'add', path: POINTER, value: want }];
+}
+
+/** Allows the request, with `patch` applied when there is one. */
+export function patchResponse(uid: string, patch: unknown[]): AdmissionResponse {
+  if (patch.length === 0) return { uid, allowed: true };
   return { uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') };
 }
 

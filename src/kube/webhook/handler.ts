@@ -9,7 +9,7 @@ import type { ObjectIndex, RuleContext, Violation } from '../../rules/types.js';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { AdmissionRequest, AdmissionResponse, AdmissionStatus, StatusCause } from './admission.js';
-import { changedByViolation, stampChangedBy } from './changed-by.js';
+import { changedByPatch, changedByViolation, patchResponse } from './changed-by.js';
 import { foreignScrubber } from './disclosure.js';
 import {
   ESCALATION_CHECK_FAILED,
@@ -19,6 +19,7 @@ import {
   type AccessCheck,
   type Authorizer,
 } from './escalation.js';
+import { storeFinalizerPatch } from './finalizer.js';
 
 export interface AdmissionDependencies {
   /** The operator's informer cache (or any other view of the cluster's Gatehouse objects). */
@@ -282,13 +283,14 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
 
 /**
  * The mutating webhook's answer: stamp the requesting user into the
- * changed-by annotation when the spec is created or changed. Never denies:
- * judging is the validating webhook's job.
+ * changed-by annotation when the spec is created or changed, and put the
+ * identity-store finalizer on a new object (finalizer.ts), in one JSON Patch.
+ * Never denies: judging is the validating webhook's job.
  */
 export function reviewMutation(request: AdmissionRequest): AdmissionResponse {
   const kindName = request.kind.kind;
   if (request.kind.group !== API_GROUP || !isKind(kindName) || !isRecord(request.object)) return { uid: request.uid, allowed: true };
   const specChanged =
     request.operation !== 'UPDATE' || !isRecord(request.oldObject) || !jsonEqual(request.object.spec, request.oldObject.spec);
-  return stampChangedBy(request, specChanged);
+  return patchResponse(request.uid, [...changedByPatch(request, specChanged), ...storeFinalizerPatch(request)]);
 }

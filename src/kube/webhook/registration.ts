@@ -17,7 +17,7 @@ export const DEFAULT_WEBHOOK_CONFIG_NAME = 'gatehouse';
 export const WEBHOOK_NAME = 'validate.gatehouse.dev';
 /** One path for all four kinds. */
 export const WEBHOOK_PATH = '/validate';
-/** Where the mutating webhook that stamps gatehouse.dev/changed-by answers. */
+/** Where the mutating webhook (changed-by stamp, identity-store finalizer) answers. */
 export const MUTATING_WEBHOOK_PATH = '/mutate';
 export const WEBHOOK_TIMEOUT_SECONDS = 5;
 export const DEFAULT_REGISTRATION_RESYNC_MS = 60_000;
@@ -129,14 +129,19 @@ export function buildValidatingWebhookConfiguration(spec: WebhookConfigurationSp
   };
 }
 
-/** The mutating webhook that stamps gatehouse.dev/changed-by (docs/security.md). */
+/**
+ * The mutating webhook that stamps gatehouse.dev/changed-by (docs/security.md)
+ * and puts the identity-store finalizer on new objects (docs/operator.md). The
+ * name stays as first installed, so upgrades replace rather than duplicate it.
+ */
 export const MUTATING_WEBHOOK_NAME = 'changed-by.gatehouse.dev';
 
 /**
- * The MutatingWebhookConfiguration that stamps who changed an object, as the
- * Helm chart declares it: CREATE and UPDATE of the four kinds, at /mutate
- * beside /validate, failing open (the stamp is a record, not a gate; the
- * validating webhook refuses a forged one).
+ * The MutatingWebhookConfiguration that stamps who changed an object and adds
+ * the identity-store finalizer on create, as the Helm chart declares it:
+ * CREATE and UPDATE of the four kinds, at /mutate beside /validate, failing
+ * open (the stamp is a record, not a gate, and the validating webhook refuses
+ * a forged one; a missed finalizer costs the reconciler one patch).
  */
 export function buildMutatingWebhookConfiguration(spec: WebhookConfigurationSpec): V1ValidatingWebhookConfiguration {
   const validating = buildValidatingWebhookConfiguration(spec);

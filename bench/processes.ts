@@ -1,0 +1,124 @@
+// Gatehouse as its own process in the benchmarks: spawned the way people run
+// it, with its peak RSS read from the kernel. By default the compiled CLI, as
+// the container image runs it (`npm run build`, done once per bench process:
+// tsx would add its compiler and the sources' source maps to every figure);
+// GATEHOUSE_BENCH_CLI=tsx runs the sources instead.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+const TIME = '/usr/bin/time';
+export const CLI_BUILD = process.env.GATEHOUSE_BENCH_CLI === 'tsx' ? 'sources through tsx' : 'compiled (npm run build)';
+let built = false;
+
+/** `node bin/gatehouse.js ARGS` after a build, or `node --import tsx src/cli/main.ts ARGS`: one process either way. */
+export function gatehouseCommand(args: string[], nodeArgs: string[] = []): string[] {
+  if (process.env.GATEHOUSE_BENCH_CLI === 'tsx') return [process.execPath, '--import', 'tsx', ...nodeArgs, join(REPO, 'src/cli/main.ts'), ...args];
+  prepareGatehouse();
+  return [process.execPath, ...nodeArgs, join(REPO, 'bin/gatehouse.js'), ...args];
+}
+
+/** Builds the CLI (once): call it before anything is timed. */
+export function prepareGatehouse(): void {
+  if (built || process.env.GATEHOUSE_BENCH_CLI === 'tsx') return;
+  const build = spawnSync(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}); GATEHOUSE_BENCH_CLI=tsx runs the sources instead`);
+  built = true;
+}
+
+export function spawnGatehouse(args: string[], options: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const [command, ...rest] = gatehouseCommand(args, options.nodeArgs);
+  return spawn(command as string, rest, { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...options.env } });
+}
+
+/** VmHWM (peak) or VmRSS (now) of a running process, MiB. */
+export function procMemory(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(undefined);
+    }, 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
+
+export interface MeasuredRun {
+  code: number | null;
+  seconds: number;
+  /** Peak RSS of the Gatehouse process, MiB (from /usr/bin/time, else the last VmHWM seen). */
+  peakRssMiB: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one CLI command to its end: wall time and peak RSS. */
+export async function runMeasured(args: string[], env: NodeJS.ProcessEnv = {}): Promise<MeasuredRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-time-'));
+  const timeFile = join(dir, 'time');
+  const command = gatehouseCommand(args);
+  const withTime = existsSync(TIME) ? [TIME, '-f', '%M', '-o', timeFile, ...command] : command;
+  const started = performance.now();
+  const child = spawn(withTime[0] as string, withTime.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // Without /usr/bin/time: sample the peak while it runs.
+  let sampled = 0;
+  const sampler = existsSync(TIME)
+    ? undefined
+    : setInterval(() => {
+        try {
+          sampled = Math.max(sampled, procMemory(child.pid as number, 'VmHWM'));
+        } catch {
+          // Exited meanwhile.
+        }
+      }, 50);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const seconds = (performance.now() - started) / 1000;
+  if (sampler !== undefined) clearInterval(sampler);
+  let peakRssMiB = sampled;
+  if (existsSync(timeFile)) {
+    const kb = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+    if (Number.isFinite(kb)) peakRssMiB = kb / 1024;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { code, seconds, peakRssMiB, stdout, stderr };
+}
+
+/** Sum of a Prometheus metric's samples, optionally only those whose labels contain `labels`. */
+export function metricValue(text: string, name: string, labels?: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    if (labels !== undefined && !rest.includes(labels)) continue;
+    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+export async function scrape(url: string): Promise<string> {
+  const res = await fetch(url);
+  return res.text();
+}
+
+/** The load average now, for the report (the machine is shared). */
+export function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
