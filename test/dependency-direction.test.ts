@@ -34,6 +34,8 @@ function upwardImports(files: readonly SourceFile[]): string[] {
       if (!fileName.startsWith('.')) continue;
       const target = relative(SRC, resolve(SRC, dirname(file.path), fileName)).split(sep).join('/');
       const targetFolder = target.split('/')[0] as string;
+      // A unit test may use the shared test helpers (seeded generators, builders); they ship nowhere.
+      if (file.path.endsWith('.test.ts') && target.startsWith('../test/support/')) continue;
       if (target.startsWith('..') || rank(targetFolder) > own) out.push(`${file.path} -> ${target}`);
     }
   }
@@ -59,6 +61,8 @@ describe('dependency direction', () => {
     { name: 'model importing rules', path: 'model/z.ts', text: "import { check } from '../rules/index.js';", upward: ['model/z.ts -> rules/index.js'] },
     { name: 'a nested planner importing http', path: 'reconcile/planners/a.ts', text: "import { x } from '../../http/server.js';", upward: ['reconcile/planners/a.ts -> http/server.js'] },
     { name: 'reconcile importing model, rules, util and packages', path: 'reconcile/planners/b.ts', text: "import { a } from '../../model/kinds.js';\nimport { b } from '../../rules/types.js';\nimport { c } from '../../util/clock.js';\nimport { d } from 'kysely';\nimport { e } from './context.js';", upward: [] },
+    { name: 'a unit test using the test helpers', path: 'rules/x.test.ts', text: "import { seededRandom } from '../../test/support/random.js';", upward: [] },
+    { name: 'a source file using the test helpers', path: 'rules/x.ts', text: "import { seededRandom } from '../../test/support/random.js';", upward: ['rules/x.ts -> ../test/support/random.js'] },
     { name: 'the store importing reconcile (downwards)', path: 'store/observed.ts', text: "import { roleKey } from '../reconcile/records.js';", upward: [] },
   ])('$name', ({ path, text, upward }) => {
     expect(upwardImports([{ path, text }])).toEqual(upward);
