@@ -205,20 +205,9 @@ async function main(): Promise<void> {
 
     // 3. Revocation lateness on the system clock.
     const base = Date.now() + 4000;
-    const expiring: Array<{ ref: string; expiresAt: number }> = [];
-    for (let i = 0; i < EXPIRING; i += 1) {
-      const name = `expiring-${String(i).padStart(2, '0')}`;
-      const expiresAt = base + i * 37;
-      expiring.push({ ref: `Member/bench-0/${name}`, expiresAt });
-      await client.create(gatehouseResource('Member'), 'bench-0', {
-        apiVersion: API_VERSION,
-        kind: 'Member',
-        metadata: { name, namespace: 'bench-0' },
-        spec: { workspaceRef: { name: workspaceName(0) }, email: `${name}@example.com`, displayName: name, role: 'viewer', expiresAt: new Date(expiresAt).toISOString() },
-      });
-    }
+    // Listening before the creates: under load the first members can expire before the last is created.
     const lateness = new Map<string, number>();
-    const byRef = new Map(expiring.map((x) => [x.ref, x.expiresAt]));
+    const byRef = new Map<string, number>();
     engine.listeners.push((o) => {
       for (const state of o.states) {
         const ref = key(state.ref);
@@ -226,6 +215,17 @@ async function main(): Promise<void> {
         if (expiresAt !== undefined && state.phase === 'Expired' && !lateness.has(ref)) lateness.set(ref, Date.now() - expiresAt);
       }
     });
+    for (let i = 0; i < EXPIRING; i += 1) {
+      const name = `expiring-${String(i).padStart(2, '0')}`;
+      const expiresAt = base + i * 37;
+      byRef.set(`Member/bench-0/${name}`, expiresAt);
+      await client.create(gatehouseResource('Member'), 'bench-0', {
+        apiVersion: API_VERSION,
+        kind: 'Member',
+        metadata: { name, namespace: 'bench-0' },
+        spec: { workspaceRef: { name: workspaceName(0) }, email: `${name}@example.com`, displayName: name, role: 'viewer', expiresAt: new Date(expiresAt).toISOString() },
+      });
+    }
     await until(async () => lateness.size === EXPIRING, 'every temporary member expired', 60_000, 50);
     const late = [...lateness.values()];
 
