@@ -174,15 +174,17 @@ function existing<T extends Metric>(registry: Registry, name: string): T | undef
   return registry.getSingleMetric(name) as T | undefined;
 }
 
+/** The registry's counter of that name, or a new one registered there (a second server shares it). */
+function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return existing<Counter<L>>(registry, name) ?? new Counter({ name, help, labelNames, registers: [registry] });
+}
+
 function createMetrics(registry: Registry, certificate: () => ServingCertificate): WebhookMetrics {
-  const requests =
-    existing<Counter<'kind' | 'operation' | 'allowed'>>(registry, 'gatehouse_webhook_requests_total') ??
-    new Counter({
-      name: 'gatehouse_webhook_requests_total',
-      help: 'Admission requests answered, by kind, operation and whether they were allowed.',
-      labelNames: ['kind', 'operation', 'allowed'] as const,
-      registers: [registry],
-    });
+  const requests = counter(registry, 'gatehouse_webhook_requests_total', 'Admission requests answered, by kind, operation and whether they were allowed.', [
+    'kind',
+    'operation',
+    'allowed',
+  ] as const);
   const duration =
     existing<Histogram<'kind' | 'operation'>>(registry, 'gatehouse_webhook_request_duration_seconds') ??
     new Histogram({
@@ -192,22 +194,13 @@ function createMetrics(registry: Registry, certificate: () => ServingCertificate
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     });
-  const invalid =
-    existing<Counter<'code'>>(registry, 'gatehouse_webhook_invalid_requests_total') ??
-    new Counter({
-      name: 'gatehouse_webhook_invalid_requests_total',
-      help: 'Requests to the webhook that were not answerable AdmissionReviews, by HTTP status code.',
-      labelNames: ['code'] as const,
-      registers: [registry],
-    });
-  const claims =
-    existing<Counter<'result'>>(registry, 'gatehouse_webhook_deletion_claims_total') ??
-    new Counter({
-      name: 'gatehouse_webhook_deletion_claims_total',
-      help: 'Deletion claims of admitted DELETEs, by result (recorded, failed, timed-out); the audit entry of a deletion whose claim was not recorded names the operator.',
-      labelNames: ['result'] as const,
-      registers: [registry],
-    });
+  const invalid = counter(registry, 'gatehouse_webhook_invalid_requests_total', 'Requests to the webhook that were not answerable AdmissionReviews, by HTTP status code.', ['code'] as const);
+  const claims = counter(
+    registry,
+    'gatehouse_webhook_deletion_claims_total',
+    'Deletion claims of admitted DELETEs, by result (recorded, failed, timed-out); the audit entry of a deletion whose claim was not recorded names the operator.',
+    ['result'] as const,
+  );
   if (existing(registry, 'gatehouse_webhook_certificate_expiry_timestamp_seconds') === undefined) {
     new Gauge({
       name: 'gatehouse_webhook_certificate_expiry_timestamp_seconds',
