@@ -95,3 +95,38 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 export function createObjectIndex(objects: readonly GatehouseObject[]): SnapshotIndex {
   return new SnapshotIndex(objects);
 }
+
+/**
+ * A base index with a few objects laid over it: objects the base has not
+ * seen yet (a cache a moment behind the API server). An overlaid object
+ * replaces the base's copy of the same kind/namespace/name. The optional
+ * views (membersByEmail, membersByRole) are left out, so rules derive them.
+ */
+export class OverlayIndex implements ObjectIndex {
+  readonly #extra: SnapshotIndex;
+
+  constructor(
+    private readonly base: ObjectIndex,
+    extra: readonly GatehouseObject[],
+  ) {
+    this.#extra = new SnapshotIndex(extra);
+  }
+
+  get<K extends Kind>(kind: K, namespace: string, name: string): ObjectOfKind<K> | undefined {
+    return this.#extra.get(kind, namespace, name) ?? this.base.get(kind, namespace, name);
+  }
+
+  list<K extends Kind>(kind: K, namespace?: string): readonly ObjectOfKind<K>[] {
+    return this.#merge(this.base.list(kind, namespace), this.#extra.list(kind, namespace));
+  }
+
+  listInWorkspace<K extends WorkspaceScopedKind>(kind: K, namespace: string, workspace: string): readonly ObjectOfKind<K>[] {
+    const base = this.base.listInWorkspace?.(kind, namespace, workspace) ?? this.base.list(kind, namespace).filter((o) => workspaceNameOf(o) === workspace);
+    return this.#merge(base, this.#extra.listInWorkspace(kind, namespace, workspace));
+  }
+
+  #merge<T extends GatehouseObject>(base: readonly T[], extra: readonly T[]): readonly T[] {
+    if (extra.length === 0) return base;
+    return [...base.filter((o) => this.#extra.get(o.kind, namespaceOf(o), nameOf(o)) === undefined), ...extra];
+  }
+}

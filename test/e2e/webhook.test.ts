@@ -125,6 +125,21 @@ describe.skipIf(skipReason !== undefined)(
       }
     });
 
+    it('admits a Workspace with its Roles and Members applied in one stream (kubectl apply of a folder)', async () => {
+      // kubectl sends them one after another within milliseconds, and the webhook's cache follows a
+      // watch: a Member can arrive before the cache has its Workspace. On a quiet machine the watch
+      // usually wins; the read-through that covers the other case is tested in handler.test.ts.
+      await env.createNamespace('one-go');
+      const objects = [
+        workspace('acme', {}, 'one-go'),
+        role('analyst', ['view-dashboard'], {}, 'one-go'),
+        ...Array.from({ length: 5 }, (_, i) => member(`person-${i}`, { role: i % 2 === 0 ? 'analyst' : 'viewer' }, 'one-go')),
+      ];
+      const result = await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n---\n'));
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.match(/created/g)?.length).toBe(objects.length);
+    });
+
     it('lists every violation of one object in one denial', async () => {
       const bad = member('many', { role: 'nope', expiresAt: '2001-01-01T00:00:00Z', loginType: 'Local' }, 'acme');
       await runKubectl(kubectl, kubeconfig, ['apply', '-f', '-'], JSON.stringify(workspace('acme', {}, 'acme')));

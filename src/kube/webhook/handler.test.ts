@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { getDefaultProfile } from '../../model/profile.js';
+import type { GatehouseObject, ObjectRef } from '../../model/kinds.js';
 import type { ObjectIndex } from '../../rules/types.js';
-import { aMember, aWorkspace } from '../../rules/testing/builders.js';
+import { aMember, aRole, aWorkspace } from '../../rules/testing/builders.js';
 import { createObjectIndex } from '../../rules/index.js';
 import { ManualClock } from '../../util/clock.js';
 import { parseAdmissionReview } from './admission.js';
@@ -47,6 +48,46 @@ describe('reviewAdmission', () => {
     delete (review.request as { name?: string }).name;
     const outcome = await reviewAdmission(parseAdmissionReview(review), deps(createObjectIndex([aWorkspace()])));
     expect(outcome.response.status?.message).toMatch(/^Member acme\/bob-generated: RoleNotFound/);
+  });
+});
+
+describe('reviewAdmission: a reference the cache has not seen yet', () => {
+  // The cache is a watch a moment behind: `kubectl apply -f folder/` sends a Workspace and then its Members.
+  const reader = (objects: GatehouseObject[]) => {
+    const asked: ObjectRef[][] = [];
+    const readMissing = async (refs: readonly ObjectRef[]) => {
+      asked.push([...refs]);
+      return objects.filter((o) => refs.some((r) => r.kind === o.kind && r.name === o.metadata.name && r.namespace === o.metadata.namespace));
+    };
+    return { asked, readMissing };
+  };
+  const customRole = aRole({ metadata: { name: 'analyst', namespace: 'acme' } } as never);
+
+  it.each([
+    { name: 'a Workspace the API server has', object: aMember(), cached: [], apiServer: [aWorkspace()], allowed: true, asked: ['Workspace acme/acme'] },
+    { name: 'a custom Role the API server has', object: aMember({ spec: { ...aMember().spec, role: 'analyst' } } as never), cached: [aWorkspace()], apiServer: [customRole], allowed: true, asked: ['Role acme/analyst'] },
+    { name: 'a Workspace the API server lacks too', object: aMember(), cached: [], apiServer: [], allowed: false, asked: ['Workspace acme/acme'] },
+    { name: 'nothing missing: no read', object: aMember(), cached: [aWorkspace()], apiServer: [], allowed: true, asked: [] },
+  ])('reads $name once before judging', async ({ object, cached, apiServer, allowed, asked }) => {
+    const { asked: calls, readMissing } = reader(apiServer);
+    const outcome = await reviewAdmission(request({ operation: 'CREATE', object }), { ...deps(createObjectIndex(cached)), readMissing });
+    expect(outcome.response.allowed).toBe(allowed);
+    if (!allowed) expect(outcome.response.status?.details?.causes?.map((c) => c.reason)).toContain('UnknownWorkspace');
+    expect(calls.map((refs) => refs.map((r) => `${r.kind} ${r.namespace}/${r.name}`))).toEqual(asked.length === 0 ? [] : [asked]);
+  });
+
+  it('still refuses when the API server cannot be read (fails closed)', async () => {
+    const readMissing = async () => {
+      throw new Error('connection refused');
+    };
+    const outcome = await reviewAdmission(request({ operation: 'CREATE', object: aMember() }), { ...deps(createObjectIndex([])), readMissing });
+    expect(outcome.response.allowed).toBe(false);
+    expect(outcome.response.status?.details?.causes?.map((c) => c.reason)).toEqual(['UnknownWorkspace']);
+  });
+
+  it('without a reader, refuses as before', async () => {
+    const outcome = await reviewAdmission(request({ operation: 'CREATE', object: aMember() }), deps(createObjectIndex([])));
+    expect(outcome.response.allowed).toBe(false);
   });
 });
 

@@ -5,6 +5,7 @@ import { API_GROUP, API_VERSION, API_VERSION_NAME } from '../../model/common.js'
 import { KIND_NAMES, formatRef, isKind, type GatehouseObject, type Kind, type ObjectRef } from '../../model/kinds.js';
 import type { Profile } from '../../model/profile.js';
 import { checkDeletion, checkObject } from '../../rules/index.js';
+import { OverlayIndex, namespaceOf, workspaceNameOf } from '../../rules/object-index.js';
 import type { ObjectIndex, RuleContext, Violation } from '../../rules/types.js';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
@@ -27,6 +28,30 @@ export interface AdmissionDependencies {
   profile: Profile;
   clock: Clock;
   authorizer: Authorizer;
+  /**
+   * Reads from the API server objects the index does not hold (those absent
+   * there too are left out). The index is a watch a moment behind: a Member
+   * applied right after its Workspace (one `kubectl apply -f folder/`) must
+   * not be refused because the cache has not seen the Workspace yet.
+   */
+  readMissing?: (refs: readonly ObjectRef[]) => Promise<GatehouseObject[]>;
+}
+
+/** What an object refers to that the index lacks, for the violations that say so. */
+export function missingReferences(object: GatehouseObject, violations: readonly Violation[], index: ObjectIndex): ObjectRef[] {
+  const namespace = namespaceOf(object);
+  const spec = (object as { spec?: { role?: unknown; scope?: { memberRef?: { name?: unknown } } } }).spec;
+  const refs: ObjectRef[] = [];
+  for (const v of violations) {
+    if (v.severity !== 'error') continue;
+    const workspace = workspaceNameOf(object);
+    if (v.ruleId === 'UnknownWorkspace' && workspace !== undefined) refs.push({ kind: 'Workspace', namespace, name: workspace });
+    if (v.ruleId === 'RoleNotFound' && typeof spec?.role === 'string') refs.push({ kind: 'Role', namespace, name: spec.role });
+    const member = spec?.scope?.memberRef?.name;
+    if (v.ruleId === 'ScopeMemberNotFound' && typeof member === 'string') refs.push({ kind: 'Member', namespace, name: member });
+  }
+  const unique = new Map(refs.map((ref) => [formatRef(ref), ref]));
+  return [...unique.values()].filter((ref) => index.get(ref.kind, ref.namespace, ref.name) === undefined);
 }
 
 /** Why a request was answered the way it was: for logs and tests, not sent to the API server. */
@@ -248,13 +273,22 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
   }
 
   const at = deps.clock.now();
+  let index = deps.index;
   let violations: Violation[];
   try {
     if (operation === 'DELETE') {
-      violations = checkDeletion(object, { at, profile: deps.profile, index: deps.index, operation });
+      violations = checkDeletion(object, { at, profile: deps.profile, index, operation });
     } else {
-      const context: RuleContext = { at, profile: deps.profile, index: deps.index, operation, ...(oldObject ? { oldObject } : {}) };
+      const context: RuleContext = { at, profile: deps.profile, index, operation, ...(oldObject ? { oldObject } : {}) };
       violations = checkObject(object, context);
+      // A reference the cache has not seen yet is read once from the API server before refusing for it.
+      const read = deps.readMissing;
+      const missing = read === undefined ? [] : missingReferences(object, violations, index);
+      const found = read === undefined || missing.length === 0 ? [] : await read(missing).catch(() => []);
+      if (found.length > 0) {
+        index = new OverlayIndex(index, found);
+        violations = checkObject(object, { ...context, index });
+      }
     }
   } catch (err) {
     return outcome(
@@ -273,7 +307,7 @@ export async function reviewAdmission(request: AdmissionRequest, deps: Admission
 
   const errors = violations.filter((v) => v.severity === 'error');
   // Only what the requester sent, or may see anyway, is named back to them.
-  const scrub = errors.length > 0 || violations.length > 0 ? foreignScrubber(deps.index, subject, [request.object, request.oldObject]) : (t: string) => t;
+  const scrub = errors.length > 0 || violations.length > 0 ? foreignScrubber(index, subject, [request.object, request.oldObject]) : (t: string) => t;
   const warnings = violations
     .filter((v) => v.severity === 'warning')
     .map((v) => truncate(scrub(violationText(v, subject)), MAX_WARNING_LENGTH));

@@ -8,8 +8,10 @@ import { isIP, type AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { GatehouseObject, ObjectRef } from '../../model/kinds.js';
 import type { Profile } from '../../model/profile.js';
 import type { ObjectIndex } from '../../rules/types.js';
+import { KubeClient, gatehouseResource, isNotFound, type KubeObject } from '../client.js';
 import type { Clock } from '../../util/clock.js';
 import { systemClock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
@@ -170,6 +172,22 @@ interface WebhookMetrics {
   deletionClaim(result: ClaimOutcome): void;
 }
 
+/** Reads Gatehouse objects by reference from the API server (the operator may get all four kinds); absent ones are left out. */
+function apiServerReader(kubeConfig: KubeConfig): (refs: readonly ObjectRef[]) => Promise<GatehouseObject[]> {
+  const client = new KubeClient(kubeConfig);
+  return async (refs) => {
+    const read = await Promise.all(
+      refs.map((ref) =>
+        client.get<GatehouseObject & KubeObject>(gatehouseResource(ref.kind), ref.namespace, ref.name).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }),
+      ),
+    );
+    return read.filter((object) => object !== undefined);
+  };
+}
+
 function existing<T extends Metric>(registry: Registry, name: string): T | undefined {
   return registry.getSingleMetric(name) as T | undefined;
 }
@@ -328,7 +346,8 @@ export async function startAdmissionWebhook(options: AdmissionWebhookOptions): P
     cleanups.push(stopSwapping);
 
     const metrics = createMetrics(registry, () => source.current());
-    const deps = { index: options.index, profile: options.profile, clock, authorizer };
+    const readMissing = options.kubeConfig === undefined ? undefined : apiServerReader(options.kubeConfig);
+    const deps = { index: options.index, profile: options.profile, clock, authorizer, ...(readMissing !== undefined ? { readMissing } : {}) };
 
     app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply) => {
       const code = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
