@@ -14,6 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeApiServer } from './support/fake-apiserver/index.js';
+import { eventually } from './support/eventually.js';
 
 const GROUP = 'gatehouse.dev';
 const VERSION = 'v1alpha1';
@@ -54,13 +55,7 @@ async function failure(promise: Promise<unknown>): Promise<ReturnType<typeof sta
   throw new Error('expected the call to fail');
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (condition: () => boolean, what: string, timeoutMs = 5000) => eventually(condition, what, timeoutMs);
 
 interface WatchEvent {
   type: string;

@@ -17,6 +17,7 @@ import { openStore, type Store } from '../src/store/store.js';
 import { ManualClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/log.js';
 import { FakeApiServer } from './support/fake-apiserver/index.js';
+import { eventually } from './support/eventually.js';
 
 const API_VERSION = 'gatehouse.dev/v1alpha1';
 const NS = 'team-a';
@@ -38,13 +39,7 @@ afterEach(async () => {
 });
 
 /** Polls a condition the operator reaches asynchronously (no timing is asserted). */
-async function until(what: string, ok: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, ok: () => boolean | Promise<boolean>) => eventually(ok, what);
 
 async function startOperator(clock: ManualClock, engineOf: (store: Store) => StoreEngine = (s) => new StoreEngine(s, getDefaultProfile())) {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-review-'));
@@ -154,9 +149,8 @@ describe('a review the store cannot answer', () => {
 });
 
 describe('the evidence digest of an ended SupportGrant', () => {
-  it('is recorded in status when the grant is revoked, and matches the audit log', async () => {
-    const clock = new ManualClock(T0);
-    const { client, db } = await startOperator(clock);
+  /** A Workspace that allows support access and one whole-workspace grant of it, once the operator has it Active. */
+  async function createActiveGrant(client: KubeClient, name: string, duration: string): Promise<void> {
     await client.create(gatehouseResource('Workspace'), NS, {
       apiVersion: API_VERSION,
       kind: 'Workspace',
@@ -166,10 +160,16 @@ describe('the evidence digest of an ended SupportGrant', () => {
     await client.create(gatehouseResource('SupportGrant'), NS, {
       apiVersion: API_VERSION,
       kind: 'SupportGrant',
-      metadata: { name: 'ticket-1', namespace: NS },
-      spec: { workspaceRef: { name: 'acme' }, grantee: { type: 'SupportTeam' }, scope: { type: 'Workspace' }, duration: '168h', reason: 'Export totals differ.' },
+      metadata: { name, namespace: NS },
+      spec: { workspaceRef: { name: 'acme' }, grantee: { type: 'SupportTeam' }, scope: { type: 'Workspace' }, duration, reason: 'Export totals differ.' },
     });
-    await until('the grant is Active', () => status('SupportGrant', 'ticket-1').phase === 'Active');
+    await until('the grant is Active', () => status('SupportGrant', name).phase === 'Active');
+  }
+
+  it('is recorded in status when the grant is revoked, and matches the audit log', async () => {
+    const clock = new ManualClock(T0);
+    const { client, db } = await startOperator(clock);
+    await createActiveGrant(client, 'ticket-1', '168h');
     expect(status('SupportGrant', 'ticket-1').evidenceDigest).toBeUndefined();
 
     await client.patch(gatehouseResource('SupportGrant'), NS, 'ticket-1', { spec: { revoked: true } }, { type: 'merge' });
@@ -182,19 +182,7 @@ describe('the evidence digest of an ended SupportGrant', () => {
   it('is recorded when the grant expires by the clock', async () => {
     const clock = new ManualClock(T0);
     const { client, db } = await startOperator(clock);
-    await client.create(gatehouseResource('Workspace'), NS, {
-      apiVersion: API_VERSION,
-      kind: 'Workspace',
-      metadata: { name: 'acme', namespace: NS },
-      spec: { workspaceId: 'acme', displayName: 'Acme', supportAccess: { allowed: true } },
-    });
-    await client.create(gatehouseResource('SupportGrant'), NS, {
-      apiVersion: API_VERSION,
-      kind: 'SupportGrant',
-      metadata: { name: 'ticket-2', namespace: NS },
-      spec: { workspaceRef: { name: 'acme' }, grantee: { type: 'SupportTeam' }, scope: { type: 'Workspace' }, duration: '2h', reason: 'Export totals differ.' },
-    });
-    await until('the grant is Active', () => status('SupportGrant', 'ticket-2').phase === 'Active');
+    await createActiveGrant(client, 'ticket-2', '2h');
     clock.advance(2 * HOUR);
     await until('the grant is Expired with a digest', () => status('SupportGrant', 'ticket-2').phase === 'Expired' && status('SupportGrant', 'ticket-2').evidenceDigest !== undefined);
     expect(status('SupportGrant', 'ticket-2').evidenceDigest).toBe((await gatherGrantEvidence(db.db, 'ticket-2', NS))?.digest);

@@ -18,10 +18,10 @@ import { openStore, type Store } from '../src/store/store.js';
 import { ManualClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/log.js';
 import { FakeApiServer } from './support/fake-apiserver/index.js';
+import { eventually } from './support/eventually.js';
 
 const API_VERSION = 'gatehouse.dev/v1alpha1';
 const NS = 'team-a';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const workspace = { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name: 'acme', namespace: NS }, spec: { workspaceId: 'acme', displayName: 'Acme' } };
 const member = (name: string, spec: Record<string, unknown> = {}) => ({
@@ -45,13 +45,7 @@ afterEach(async () => {
 });
 
 /** Polls a condition the operator reaches asynchronously (no timing is asserted). */
-async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, ok: () => Promise<boolean>) => eventually(ok, what);
 
 async function memberRow(db: Store, email: string) {
   return db.db.selectFrom('members').select(['email', 'managed', 'state']).where('email_normalized', '=', email).executeTakeFirst();

@@ -4,6 +4,7 @@ import { ManualClock } from '../util/clock.js';
 import { KubeClient, gatehouseResource, type KubeObject } from './client.js';
 import { Informer, type InformerEvent } from './informer.js';
 import { LAST_APPLIED_ANNOTATION, StringPool, compactObject } from './projection.js';
+import { eventually } from '../../test/support/eventually.js';
 
 const API_VERSION = 'gatehouse.dev/v1alpha1';
 
@@ -16,13 +17,7 @@ function member(name: string, namespace = 'team-a', workspace = 'acme', role = '
   };
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (condition: () => boolean, what: string, timeoutMs = 5000) => eventually(condition, what, timeoutMs);
 
 describe('Informer against the fake API server', () => {
   let fake: FakeApiServer;

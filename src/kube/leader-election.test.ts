@@ -3,14 +3,9 @@ import { FakeApiServer } from '../../test/support/fake-apiserver/index.js';
 import { ManualClock } from '../util/clock.js';
 import { KubeClient } from './client.js';
 import { LeaderElector } from './leader-election.js';
+import { eventually } from '../../test/support/eventually.js';
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (condition: () => boolean, what: string, timeoutMs = 5000) => eventually(condition, what, timeoutMs);
 
 /** Lets in-flight lease requests finish after the clock moved. */
 async function settle(): Promise<void> {

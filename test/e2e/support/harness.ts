@@ -25,15 +25,7 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check` until it holds; bounded, for async work to settle (never for time to pass). */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { eventually } from '../../support/eventually.js';
 
 /** An engine that can be told to fail, around the real one. */
 export class FaultyEngine extends DelegatingEngine {
