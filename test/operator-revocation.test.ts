@@ -47,6 +47,25 @@ afterEach(async () => {
 /** Polls a condition the operator reaches asynchronously (no timing is asserted). */
 const until = (what: string, ok: () => Promise<boolean>) => eventually(ok, what);
 
+/** One in-process operator on the fake API server and a SQLite store, leader at once. */
+async function startOperator(clock: ManualClock, resyncPeriodMs = 600_000) {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-revoke-'));
+  fake = await FakeApiServer.start({ now: () => clock.now() });
+  store = await openStore(join(dir, 'store.db'));
+  operator = await Operator.start({
+    kubeConfig: fake.kubeConfig(),
+    engine: new StoreEngine(store, getDefaultProfile()),
+    profile: getDefaultProfile(),
+    clock,
+    leaderElection: false,
+    storePollMs: 0,
+    resyncPeriodMs,
+    log: silentLogger(),
+  });
+  await operator.controller.waitForSync(5000);
+  return { client: new KubeClient(fake.kubeConfig()), db: store };
+}
+
 async function memberRow(db: Store, email: string) {
   return db.db.selectFrom('members').select(['email', 'managed', 'state']).where('email_normalized', '=', email).executeTakeFirst();
 }
@@ -110,22 +129,7 @@ describe('objects deleted while no operator watched', () => {
 
   it('on each resync too: a row whose object vanished after the leader started is found', async () => {
     const clock = new ManualClock('2027-01-01T00:00:00.000Z');
-    dir = mkdtempSync(join(tmpdir(), 'gatehouse-gone-'));
-    fake = await FakeApiServer.start({ now: () => clock.now() });
-    const client = new KubeClient(fake.kubeConfig());
-    store = await openStore(join(dir, 'store.db'));
-    const db = store;
-    operator = await Operator.start({
-      kubeConfig: fake.kubeConfig(),
-      engine: new StoreEngine(store, getDefaultProfile()),
-      profile: getDefaultProfile(),
-      clock,
-      leaderElection: false,
-      storePollMs: 0,
-      resyncPeriodMs: 60_000,
-      log: silentLogger(),
-    });
-    await operator.controller.waitForSync(5000);
+    const { client, db } = await startOperator(clock, 60_000);
     await client.create(gatehouseResource('Workspace'), NS, workspace);
     await client.create(gatehouseResource('Member'), NS, member('bob'));
     await until('bob is in the store', async () => (await memberRow(db, 'bob@example.com')) !== undefined);
@@ -143,23 +147,6 @@ describe('objects deleted while no operator watched', () => {
 });
 
 describe('the reconciler with no webhook in front', () => {
-  async function startOperator(clock: ManualClock) {
-    dir = mkdtempSync(join(tmpdir(), 'gatehouse-revoke-'));
-    fake = await FakeApiServer.start({ now: () => clock.now() });
-    store = await openStore(join(dir, 'store.db'));
-    operator = await Operator.start({
-      kubeConfig: fake.kubeConfig(),
-      engine: new StoreEngine(store, getDefaultProfile()),
-      profile: getDefaultProfile(),
-      clock,
-      leaderElection: false,
-      storePollMs: 0,
-      resyncPeriodMs: 600_000,
-      log: silentLogger(),
-    });
-    await operator.controller.waitForSync(5000);
-    return { client: new KubeClient(fake.kubeConfig()), db: store };
-  }
   const status = (kind: string, name: string) =>
     (fake?.get(API_VERSION, kind, NS, name)?.status ?? {}) as { phase?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
 
