@@ -30,6 +30,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import type { ClosedLoopResult, OpenLoopResult } from './decisions-load.js';
+import { prepareGatehouse } from './processes.js';
 import { percentile, report, timeIt } from './report.js';
 import { createApiToken } from '../src/http/tokens.js';
 import { gatherReview } from '../src/review/gather.js';
@@ -233,6 +234,8 @@ const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
 async function main(): Promise<void> {
+  // The servers run the compiled CLI: build it from the sources being measured.
+  prepareGatehouse();
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-decisions-bench-'));
   const running: Array<{ stop(): Promise<void> }> = [];
   try {

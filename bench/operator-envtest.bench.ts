@@ -26,7 +26,7 @@
 // sources instead of the built CLI; GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS adds V8
 // flags to the operator's node (e.g. --max-old-space-size=160).
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -39,6 +39,7 @@ import { STORE_FINALIZER, type GatehouseObject, type Kind } from '../src/model/i
 import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
 import { freePort } from '../test/support/postgres.js';
 import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
+import { formatHeapSummary, summarizeHeapSnapshot } from './heap-snapshot-summary.js';
 import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
 import { percentile, report } from './report.js';
 
@@ -53,6 +54,19 @@ const IDLE_SECONDS = 30;
 
 type Mode = 'plain' | 'webhook';
 type Row = [string, string | number];
+
+/** The last bytes of a file. */
+function fileEnd(path: string, bytes = 64): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.min(bytes, size));
+    readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+    return buffer.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -177,7 +191,7 @@ async function changesToStore(client: KubeClient, storeFile: string, objects: re
   }
 }
 
-async function run(mode: Mode): Promise<Row[]> {
+async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-envtest-'));
   const env = await Envtest.start();
   let operator: ChildProcess | undefined;
@@ -278,22 +292,26 @@ async function run(mode: Mode): Promise<Row[]> {
     const idleMillicores = ((metricValue(await scrape(metricsUrl), 'gatehouse_process_cpu_seconds_total') - idleFrom.cpu) / ((performance.now() - idleFrom.at) / 1000)) * 1000;
 
     let snapshot = '';
+    let heapSummary = '';
     if (HEAP_SNAPSHOT) {
       process.kill(pid, 'SIGUSR2');
       const until = Date.now() + 300_000;
-      while (Date.now() < until && !readdirSync(dir).some((f) => f.endsWith('.heapsnapshot'))) await sleep(1000);
-      // Written once its size stops changing.
-      await sleep(15_000);
-      snapshot = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot')) ?? '';
-      if (snapshot !== '') {
-        const kept = join(tmpdir(), `gatehouse-operator-${mode}-${objects.length}.heapsnapshot`);
-        rmSync(kept, { force: true });
-        copyFileSync(join(dir, snapshot), kept);
-        snapshot = kept;
+      let written = '';
+      // Complete once the JSON is closed (V8 writes it piece by piece, for minutes at 100,000 Members).
+      while (Date.now() < until) {
+        written = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot')) ?? '';
+        if (written !== '' && fileEnd(join(dir, written)).trimEnd().endsWith(']}')) break;
+        await sleep(2000);
+      }
+      if (written !== '') {
+        snapshot = join(tmpdir(), `gatehouse-operator-${mode}-${objects.length}.heapsnapshot`);
+        rmSync(snapshot, { force: true });
+        copyFileSync(join(dir, written), snapshot);
+        heapSummary = formatHeapSummary(summarizeHeapSnapshot(JSON.parse(readFileSync(snapshot, 'utf8'))), 20);
       }
     }
 
-    return [
+    const rows: Row[] = [
       ['objects (Workspaces + Members)', `${objects.length} (${workspaces} + ${members})`],
       ['gatehouse run', `${CLI_BUILD}${OPERATOR_NODE_FLAGS.length > 0 ? ` with ${OPERATOR_NODE_FLAGS.join(' ')}` : ''}`],
       ['load average during the cold start (1, 5, 15 min)', load],
@@ -321,6 +339,7 @@ async function run(mode: Mode): Promise<Row[]> {
         : []),
       ...(HEAP_SNAPSHOT ? [['heap snapshot', snapshot || 'not written'] as Row] : []),
     ];
+    return { rows, heapSummary };
   } finally {
     await stopProcess(operator);
     await stopProcess(replica);
@@ -339,7 +358,9 @@ async function main(): Promise<void> {
   for (const mode of MODES) {
     if (mode !== 'plain' && mode !== 'webhook') throw new Error(`GATEHOUSE_BENCH_MODES: "${mode}" is not plain or webhook`);
     process.stdout.write(`\n### mode: ${mode}\n`);
-    report(await run(mode));
+    const { rows, heapSummary } = await run(mode);
+    report(rows);
+    if (heapSummary !== '') process.stdout.write(`\noperator heap after convergence (${mode}):\n${heapSummary}\n`);
   }
 }
 

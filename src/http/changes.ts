@@ -1,15 +1,15 @@
 // Tells the decision API that the store changed, so its cache is dropped
 // within a second of any change, whoever made it. PostgreSQL: LISTEN on the
-// channel the store's triggers notify (migration 6). SQLite: PRAGMA
-// data_version, which moves when another connection commits, polled.
-import { sql } from 'kysely';
+// channel the store's triggers notify (migration 6). SQLite: the version in
+// fact_changes, which triggers move with every change to those same tables
+// (migration 9), polled. Other writes (usage counts, audit entries) keep the cache.
 import pg from 'pg';
 import type { Store } from '../store/store.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
 export const STORE_CHANGED_CHANNEL = 'gatehouse_store_changed';
-/** How often SQLite's data_version is read; well inside the one-second bar. */
+/** How often SQLite's fact version is read; well inside the one-second bar. */
 export const SQLITE_POLL_MS = 200;
 const RECONNECT_MS = 1000;
 
@@ -33,18 +33,18 @@ export async function watchStoreChanges(options: ChangeWatcherOptions): Promise<
   return options.store.dialect === 'sqlite' ? watchSqlite(options) : watchPostgres(options);
 }
 
-async function dataVersion(store: Store): Promise<number> {
-  const result = await sql<{ data_version: number }>`pragma data_version`.execute(store.db);
-  return Number(result.rows[0]?.data_version ?? 0);
+async function factVersion(store: Store): Promise<number> {
+  const row = await store.db.selectFrom('fact_changes').select('version').where('id', '=', 1).executeTakeFirstOrThrow();
+  return Number(row.version);
 }
 
 async function watchSqlite({ store, onChange, logger }: ChangeWatcherOptions): Promise<ChangeWatcher> {
-  let last = await dataVersion(store);
+  let last = await factVersion(store);
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    dataVersion(store)
+    factVersion(store)
       .then((version) => {
         if (version !== last) {
           last = version;

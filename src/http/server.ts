@@ -3,13 +3,19 @@
 // size limit and a rate limit per client address, and every refusal a 4xx
 // with a stable code and a message, never a stack trace.
 import { hash } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import rateLimit from '@fastify/rate-limit';
+import { createRequire } from 'node:module';
+import { isIPv4 } from 'node:net';
+import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, Registry } from 'prom-client';
 import { acceptInvitation, InvitationError, MemberNotFoundError, recordLogin, takeInvitationsToDeliver, type InvitationErrorCode } from '../app/index.js';
 import { normalizeEmail } from '../reconcile/records.js';
+import { newAjv } from '../model/schema-validator.js';
 import { readOptionalTime } from '../store/convert.js';
 import { listMembers } from '../store/queries.js';
 import { errorMessage } from '../util/errors.js';
@@ -36,10 +42,37 @@ import {
   type MembersResponse,
   type PendingInvitationsResponse,
 } from './api.js';
+import { checkRoute } from './check-route.js';
 import { decideLogin } from './decide.js';
 import { SamlError, serviceProviderMetadata, verifySamlResponse, type WorkspaceSaml } from './saml.js';
 import type { TokenFacts } from './facts.js';
 import type { CheckAnswer, DecisionService } from './service.js';
+
+// The rate-limit plugin's own in-memory counter (CommonJS, not in its typed exports), made here
+// so that the check route (./check-route.ts) counts on the very same one.
+const LocalStore = createRequire(import.meta.url)('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, cache?: number) => FastifyRateLimitStore;
+/** Client addresses the rate limit remembers (the plugin's default). */
+const RATE_LIMIT_CLIENTS = 5000;
+
+/**
+ * The rate-limit key of a client the check route counts, as the plugin keys it: an IPv4 address,
+ * also when it reaches an IPv6 socket mapped (::ffff:a.b.c.d). Other IPv6 clients, whose key the
+ * plugin derives from their subnet, are left to the plugin (undefined).
+ */
+function ipv4Key(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  if (isIPv4(address)) return address;
+  const mapped = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : undefined;
+  return mapped !== undefined && isIPv4(mapped) ? mapped : undefined;
+}
+
+/** The token's name, or why it is refused. */
+function tokenCaller(tokens: ReadonlyMap<string, TokenFacts>, tokenHash: string): string | ApiError {
+  const token = tokens.get(tokenHash);
+  if (token === undefined) return new ApiError(401, ErrorCode.Unauthenticated, 'the token is not known; create one with gatehouse token create');
+  if (token.revoked) return new ApiError(401, ErrorCode.TokenRevoked, `the token ${token.name} was revoked; create a new one with gatehouse token create`);
+  return token.name;
+}
 
 /** Largest request body accepted; a decision request is a few hundred bytes. */
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
@@ -92,15 +125,24 @@ function send(reply: FastifyReply, status: number, code: ErrorCode, message: str
 }
 
 /** The first validation problem, naming the field and what to do. */
-function validationMessage(err: FastifyError): string {
-  const first = err.validation?.[0];
-  if (first === undefined) return err.message;
-  const where = err.validationContext ?? 'body';
+function describeValidation(errors: readonly ErrorObject[] | null | undefined, where: string, fallback: string): string {
+  const first = errors?.[0];
+  if (first === undefined) return fallback;
   const params = first.params as Record<string, unknown>;
   if (first.keyword === 'additionalProperties') return `${where} has the unknown field "${String(params.additionalProperty)}"; remove it`;
   if (first.keyword === 'required') return `${where} lacks the required field "${String(params.missingProperty)}"`;
   const field = first.instancePath.replace(/^\//, '').replace(/\//g, '.');
   return `${where}${field !== '' ? `.${field}` : ''} ${first.message ?? 'is not valid'}`;
+}
+
+function validationMessage(err: FastifyError): string {
+  return describeValidation(err.validation as ErrorObject[] | undefined, err.validationContext ?? 'body', err.message);
+}
+
+/** The check body's validator, compiled once and used by both the fastify route and the check route. */
+function checkValidator(): ValidateFunction<CheckRequest> {
+  // fastify's settings for every route here (see the ajv options below): no coercion, no defaults, nothing removed.
+  return newAjv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false, strict: false }).compile<CheckRequest>(CheckRequestSchema);
 }
 
 function mapError(err: FastifyError | Error, logger: Logger): { status: number; code: ErrorCode; message: string } {
@@ -144,8 +186,7 @@ function clientCertificateName(request: FastifyRequest): string | undefined {
   return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }
 
-function bearerHash(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
+function bearerHash(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1] === undefined ? undefined : hash('sha256', match[1], 'hex');
@@ -161,18 +202,34 @@ declare module 'fastify' {
 export async function buildDecisionServer(options: DecisionServerOptions): Promise<FastifyInstance> {
   const logger = options.logger ?? silentLogger();
   const { service } = options;
-  // HTTPS changes the server's type, not what the routes do.
+  // Set once the routes exist (below): POST /v1/check answered ahead of fastify's router.
+  let takeCheck: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  const https = options.https;
+  const serverFactory = (handler: RequestListener, settings: { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number }): Server => {
+    const route: RequestListener = (req, res) => {
+      if (takeCheck?.(req, res) !== true) handler(req, res);
+    };
+    const server =
+      https !== undefined
+        ? createHttpsServer(
+            {
+              key: https.key,
+              cert: https.cert,
+              // A client without a certificate may still connect and use a token; an unverified one is not trusted.
+              ...(https.clientCa !== undefined ? { ca: https.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+            },
+            route,
+          )
+        : createHttpServer(route);
+    // What fastify sets on a server it makes itself.
+    server.keepAliveTimeout = settings.keepAliveTimeout;
+    server.requestTimeout = settings.requestTimeout;
+    server.setTimeout(settings.connectionTimeout);
+    return server;
+  };
+  // HTTPS changes the server's type (made above), not what the routes do.
   const app: FastifyInstance = (Fastify as unknown as (o: object) => FastifyInstance)({
-    ...(options.https !== undefined
-      ? {
-          https: {
-            key: options.https.key,
-            cert: options.https.cert,
-            // A client without a certificate may still connect and use a token; an unverified one is not trusted.
-            ...(options.https.clientCa !== undefined ? { ca: options.https.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
-          },
-        }
-      : {}),
+    serverFactory,
     loggerInstance: logger as FastifyBaseLogger,
     // Request lines carry emails in query strings; the audit log is where access is recorded.
     logController: new LogController({ disableRequestLogging: true }),
@@ -188,6 +245,7 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     },
   });
 
+  const validateCheck = checkValidator();
   const registry = new Registry();
   const decisions = new Counter({
     name: 'gatehouse_decisions_total',
@@ -219,12 +277,17 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
   });
 
   const perSecond = options.rateLimitPerSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND;
+  const limiter = new LocalStore(false, false, RATE_LIMIT_CLIENTS);
   if (perSecond > 0) {
     // Keyed by client address (the plugin's default key). The X-RateLimit-* headers go out only with
     // a 429 (with Retry-After): on every answer they were three more headers to write per decision.
     await app.register(rateLimit, {
       max: perSecond,
       timeWindow: 1000,
+      // The plugin builds its store with `new`; this one hands it the counter the check route shares.
+      store: function SharedCounter() {
+        return limiter;
+      } as unknown as FastifyRateLimitStoreCtor,
       addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     });
   }
@@ -270,7 +333,7 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
   await app.register(async (v1) => {
     // Callback style, and no wait when the tokens are in memory: this runs before every request.
     v1.addHook('onRequest', (request, _reply, done) => {
-      const tokenHash = bearerHash(request);
+      const tokenHash = bearerHash(request.headers.authorization);
       if (tokenHash === undefined && options.https?.clientCa !== undefined) {
         const name = clientCertificateName(request);
         if (name !== undefined) {
@@ -284,10 +347,9 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
         return;
       }
       const authenticate = (tokens: ReadonlyMap<string, TokenFacts>) => {
-        const token = tokens.get(tokenHash);
-        if (token === undefined) return new ApiError(401, ErrorCode.Unauthenticated, 'the token is not known; create one with gatehouse token create');
-        if (token.revoked) return new ApiError(401, ErrorCode.TokenRevoked, `the token ${token.name} was revoked; create a new one with gatehouse token create`);
-        request.caller = token.name;
+        const caller = tokenCaller(tokens, tokenHash);
+        if (caller instanceof ApiError) return caller;
+        request.caller = caller;
         return undefined;
       };
       const tokens = service.facts.peekTokens();
@@ -299,7 +361,8 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     });
 
     // The response schema makes serialisation a compiled function and keeps anything else out of the answer.
-    v1.post<{ Body: CheckRequest }>('/check', { schema: { body: CheckRequestSchema, response: { 200: CheckResponseSchema } } }, (request, reply) => {
+    // This route answers what the check route (below) leaves to fastify, with the same validator.
+    v1.post<{ Body: CheckRequest }>('/check', { schema: { body: CheckRequestSchema, response: { 200: CheckResponseSchema } }, validatorCompiler: () => validateCheck }, (request, reply) => {
       reply.header('cache-control', 'no-store');
       const answer = service.answer(request.body, `api:${request.caller ?? 'unknown'}`);
       if (answer instanceof Promise) {
@@ -413,6 +476,38 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     );
   }, { prefix: '/v1' });
 
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  takeCheck = checkRoute({
+    service,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    callerOf: (req) => {
+      // A token the cache already holds; anything else (mTLS, tokens still loading, a refusal) is fastify's to answer.
+      const tokens = service.facts.peekTokens();
+      const tokenHash = bearerHash(req.headers.authorization);
+      if (tokens === undefined || tokenHash === undefined) return undefined;
+      const caller = tokenCaller(tokens, tokenHash);
+      return caller instanceof ApiError ? undefined : caller;
+    },
+    withinRate: (req) => {
+      if (perSecond <= 0) return true;
+      const key = ipv4Key(req.socket.remoteAddress);
+      if (key === undefined) return false;
+      let within = false;
+      // The plugin's local store answers at once, in this call.
+      limiter.incr(key, (err, result) => (within = err === null && result !== undefined && result.current <= perSecond), 1000, perSecond);
+      return within;
+    },
+    validate: validateCheck,
+    validationMessage: (validate) => describeValidation(validate.errors, 'body', 'body is not valid'),
+    failure: (err) => mapError(err instanceof Error ? err : new Error(String(err)), logger),
+    onAnswer: countDecision,
+    onRefusal: (code) => refusals.inc({ code }),
+    closing: () => closing,
+  });
   return app;
 }
 

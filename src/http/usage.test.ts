@@ -1,5 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
 import { openStore, type Store } from '../store/store.js';
 import { ManualClock } from '../util/clock.js';
 import { UsageRecorder } from './usage.js';
@@ -11,11 +14,42 @@ afterEach(async () => {
 });
 
 const T = Date.parse('2026-06-01T00:00:00Z');
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-usage-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+// In memory the counts go through the store's own connection; a SQLite file gets them from a worker thread's.
+const stores = [
+  { name: 'SQLite in memory (the store connection)', open: () => openStore('sqlite::memory:'), throughStore: true },
+  { name: 'a SQLite file (a write worker thread)', open: () => openStore(`sqlite:${join(dir, `usage-${files++}.db`)}`), throughStore: false },
+];
+
+/** Counts the writes made through the store's own connection. */
+class WriteCounter implements KyselyPlugin {
+  writes = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    if (args.result.numAffectedRows !== undefined) this.writes += 1;
+    return args.result;
+  }
+}
 const usageRows = async (s: Store) => s.db.selectFrom('permission_usage').selectAll().orderBy('email_normalized').execute();
 
-describe('UsageRecorder', () => {
+describe.each(stores)('UsageRecorder on $name', ({ open, throughStore }) => {
+  it(`writes ${throughStore ? 'through the store connection' : 'on its own connection, never through the store one'}`, async () => {
+    store = await open();
+    const counter = new WriteCounter();
+    const usage = new UsageRecorder(store.withPlugin(counter));
+    usage.record('acme', 'a@acme.example', 'view-dashboard', T);
+    await usage.close();
+    expect(await usageRows(store)).toMatchObject([{ email_normalized: 'a@acme.example', allowed_count: 1 }]);
+    expect(counter.writes > 0).toBe(throughStore);
+  });
+
   it('adds counts to what the store has, in as many small writes as needed', async () => {
-    store = await openStore('sqlite::memory:');
+    store = await open();
     const usage = new UsageRecorder(store);
     for (let i = 0; i < 120; i++) usage.record('acme', `m${i}@acme.example`, 'view-dashboard', T + i);
     usage.record('acme', 'm0@acme.example', 'view-dashboard', T + 500);
@@ -27,8 +61,8 @@ describe('UsageRecorder', () => {
     expect(rows[0]).toMatchObject({ email_normalized: 'm0@acme.example', allowed_count: 3, first_allowed_at: new Date(T).toISOString(), last_allowed_at: new Date(T + 900).toISOString() });
   });
 
-  it('writes the counts once the flush interval has passed on its clock, not before, and again each interval', async () => {
-    store = await openStore('sqlite::memory:');
+  it('writes a new pair once the flush interval has passed on its clock, not before', async () => {
+    store = await open();
     const clock = new ManualClock(new Date(T));
     const usage = new UsageRecorder(store, { clock, flushMs: 1000 });
     usage.start();
@@ -41,16 +75,47 @@ describe('UsageRecorder', () => {
     await usage.settled();
     expect(await usageRows(store)).toMatchObject([{ email_normalized: 'a@acme.example', allowed_count: 1 }]);
     expect(usage.pending).toBe(0);
-    usage.record('acme', 'a@acme.example', 'view-dashboard', T + 1500);
-    clock.advance(1000);
-    await usage.settled();
-    expect(await usageRows(store)).toMatchObject([{ allowed_count: 2, last_allowed_at: new Date(T + 1500).toISOString() }]);
     await usage.close();
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('writes a pair used again only when the refresh interval has passed since its last write, while new pairs go out at each flush', async () => {
+    store = await open();
+    const clock = new ManualClock(new Date(T));
+    const usage = new UsageRecorder(store, { clock, flushMs: 1000, refreshMs: 5000 });
+    usage.start();
+    usage.record('acme', 'a@acme.example', 'view-dashboard', T);
+    clock.advance(1000); // written at T+1000
+    await usage.settled();
+    usage.record('acme', 'a@acme.example', 'view-dashboard', T + 1500);
+    usage.record('acme', 'b@acme.example', 'view-dashboard', T + 1500);
+    clock.advance(1000);
+    await usage.settled();
+    // b is new and goes out; a was written 1 s ago and waits for its refresh.
+    expect(await usageRows(store)).toMatchObject([
+      { email_normalized: 'a@acme.example', allowed_count: 1, last_allowed_at: new Date(T).toISOString() },
+      { email_normalized: 'b@acme.example', allowed_count: 1 },
+    ]);
+    expect(usage.pending).toBe(1);
+    clock.advance(2000); // T+4000: 3 s since a's write
+    await usage.settled();
+    expect((await usageRows(store))[0]).toMatchObject({ allowed_count: 1 });
+    clock.advance(2000); // T+6000: 5 s since a's write
+    await usage.settled();
+    expect((await usageRows(store))[0]).toMatchObject({ allowed_count: 2, first_allowed_at: new Date(T).toISOString(), last_allowed_at: new Date(T + 1500).toISOString() });
+    expect(usage.pending).toBe(0);
+    // A pair idle for a whole refresh interval is forgotten, so its next use is written at the next flush.
+    clock.advance(5000);
+    await usage.settled();
+    usage.record('acme', 'a@acme.example', 'view-dashboard', T + 11_500);
+    clock.advance(1000);
+    await usage.settled();
+    expect((await usageRows(store))[0]).toMatchObject({ allowed_count: 3, last_allowed_at: new Date(T + 11_500).toISOString() });
+    await usage.close();
+  });
+
   it('writes everything it holds when closed, and schedules nothing after', async () => {
-    store = await openStore('sqlite::memory:');
+    store = await open();
     const clock = new ManualClock(new Date(T));
     const usage = new UsageRecorder(store, { clock, flushMs: 60_000 });
     usage.start();
@@ -61,8 +126,21 @@ describe('UsageRecorder', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('writes counts not yet due a refresh when closed', async () => {
+    store = await open();
+    const clock = new ManualClock(new Date(T));
+    const usage = new UsageRecorder(store, { clock, flushMs: 1000, refreshMs: 60_000 });
+    usage.start();
+    usage.record('acme', 'a@acme.example', 'view-dashboard', T);
+    clock.advance(1000);
+    await usage.settled();
+    usage.record('acme', 'a@acme.example', 'view-dashboard', T + 1200);
+    await usage.close();
+    expect(await usageRows(store)).toMatchObject([{ allowed_count: 2, last_allowed_at: new Date(T + 1200).toISOString() }]);
+  });
+
   it('starts a flush early when the counts held reach the bound', async () => {
-    store = await openStore('sqlite::memory:');
+    store = await open();
     const clock = new ManualClock(new Date(T));
     const usage = new UsageRecorder(store, { clock, flushMs: 60_000, maxPending: 3 });
     usage.start();
@@ -75,8 +153,20 @@ describe('UsageRecorder', () => {
     await usage.close();
   });
 
+  it('forgets the pairs an early flush wrote, so the bound holds again for the next ones', async () => {
+    store = await open();
+    const usage = new UsageRecorder(store, { maxPending: 2 });
+    for (const who of ['a', 'b', 'c', 'd']) {
+      usage.record('acme', `${who}@acme.example`, 'view-dashboard', T);
+      await usage.settled();
+    }
+    expect((await usageRows(store)).map((r) => r.email_normalized)).toEqual(['a@acme.example', 'b@acme.example', 'c@acme.example', 'd@acme.example']);
+    expect(usage.pending).toBe(0);
+    await usage.close();
+  });
+
   it('keeps the counts a failed write could not store, and writes them with the next flush', async () => {
-    store = await openStore('sqlite::memory:');
+    store = await open();
     const usage = new UsageRecorder(store);
     usage.record('acme', 'a@acme.example', 'view-dashboard', T);
     // The store refuses the write (as a full disk or a lost connection would).

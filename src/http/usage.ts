@@ -1,53 +1,134 @@
 // Allowed decisions, counted per member and permission and written to the
 // store in batches: the access review reads them to find privileges nobody
-// used. Counting in memory keeps a store write out of every request; a crash
-// loses at most one flush interval (30 s) of counts, which only makes the review
-// suggest a smaller role a little sooner. (Support decisions are not counted
-// here: they are audited one by one before their answer, see ./service.ts.)
+// used. Counting in memory keeps a store write out of every request. A pair
+// is written within one flush interval (30 s) of its first use, then at most
+// once per refresh interval (1 h) while it stays in use: the review asks
+// whether a permission was used in a period of days, so a last-use time up to
+// an hour old answers it the same, and the table sees one write per pair per
+// hour instead of one per pair per flush. A crash loses at most the counts of
+// one refresh interval, never the fact that a pair was used. (Support
+// decisions are not counted here: they are audited one by one before their
+// answer, see ./service.ts.)
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../store/schema.js';
+import { SqliteWriteWorker } from '../store/sqlite-write-worker.js';
 import type { Store } from '../store/store.js';
 import { systemClock, type Cancel, type Clock } from '../util/clock.js';
 
-/**
- * How often counts are written. Each flush writes one row per member and permission used since the
- * last, scattered over a large table, so a longer interval writes the same information with far
- * less I/O (measured: about 35 µs of the event loop per row on SQLite). 30 s is nothing next to a
- * review period of days.
- */
+/** How often counts are written (the pairs used for the first time, and those due a refresh). */
 export const USAGE_FLUSH_MS = 30_000;
-/** Distinct (member, permission) counts held before a flush is started early, bounding memory. */
+/**
+ * How long a pair already written may go before its count and last use are written again. Each
+ * write is a row scattered over a large table (measured: about 35 µs of the event loop per row on
+ * SQLite), and an access review's periods are days long.
+ */
+export const USAGE_REFRESH_MS = 60 * 60_000;
+/** Pairs held in memory (counted or recently written) before everything is written and forgotten, bounding memory. */
 export const USAGE_MAX_PENDING = 50_000;
-const USAGE_ROWS_PER_WRITE = 50;
+
+interface UsageValues {
+  workspace_id: string;
+  email_normalized: string;
+  permission_id: string;
+  allowed_count: number;
+  first_allowed_at: string;
+  last_allowed_at: string;
+}
+
+/** Adds the counts to the rows the store has (one statement for either way of writing). */
+function upsertUsage(db: Kysely<Database> | Transaction<Database>, rows: UsageValues[]) {
+  return db
+    .insertInto('permission_usage')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['workspace_id', 'email_normalized', 'permission_id']).doUpdateSet((eb) => ({
+        allowed_count: eb('permission_usage.allowed_count', '+', eb.ref('excluded.allowed_count')),
+        last_allowed_at: eb.ref('excluded.last_allowed_at'),
+      })),
+    );
+}
+
+/** Where the counts go, a transaction at a time. */
+interface UsageWriter {
+  /** Rows per transaction. */
+  readonly rowsPerWrite: number;
+  write(rows: UsageValues[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A SQLite file: a worker thread's own connection, so the decisions never wait on the disk for a
+ * count (see store/sqlite-write-worker.ts). Otherwise (PostgreSQL, whose driver does not hold the
+ * event loop; SQLite in memory, which no second connection can open) the store's own connection,
+ * in small transactions with a turn of the event loop between.
+ */
+function usageWriterFor(store: Store): UsageWriter {
+  if (store.sqliteFile === undefined) {
+    return {
+      rowsPerWrite: 50,
+      write: async (rows) => {
+        await store.write((trx) => upsertUsage(trx, rows).execute());
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+      close: async () => {},
+    };
+  }
+  const worker = new SqliteWriteWorker(store.sqliteFile);
+  // The statement for one row, compiled once; its parameters are a row's values in column order.
+  const { sql } = upsertUsage(store.db, [{ workspace_id: '', email_normalized: '', permission_id: '', allowed_count: 0, first_allowed_at: '', last_allowed_at: '' }]).compile();
+  return {
+    // Short enough that a decision needing the write lock (a support decision's audit entry) waits little.
+    rowsPerWrite: 500,
+    write: (rows) => worker.run({ sql, rows: rows.map((r) => [r.workspace_id, r.email_normalized, r.permission_id, r.allowed_count, r.first_allowed_at, r.last_allowed_at]) }),
+    close: () => worker.close(),
+  };
+}
 
 interface Usage {
+  /** Allowed decisions since the pair was last written. */
   count: number;
   first: number;
   last: number;
+  /** When the pair was last written, on the clock; undefined when never written by this recorder. */
+  writtenAt: number | undefined;
+}
+
+interface UsageRow {
+  key: string;
+  count: number;
+  first: number;
+  last: number;
+  writtenAt: number | undefined;
 }
 
 export interface UsageRecorderOptions {
-  /** Schedules the flushes; tests pass a ManualClock and move it. */
+  /** Schedules the flushes and dates the writes; tests pass a ManualClock and move it. */
   clock?: Clock;
   flushMs?: number;
+  refreshMs?: number;
   maxPending?: number;
 }
 
 const keyOf = (workspaceId: string, email: string, permission: string) => `${workspaceId}\u0000${email}\u0000${permission}`;
 
 export class UsageRecorder {
-  #pending = new Map<string, Usage>();
+  #held = new Map<string, Usage>();
+  /** Held pairs with a count not yet written. */
+  #unwritten = 0;
   #flushing: Promise<void> = Promise.resolve();
   #cancel: Cancel | undefined;
   #started = false;
   readonly #clock: Clock;
   readonly #flushMs: number;
+  readonly #refreshMs: number;
   readonly #maxPending: number;
+  readonly #writer: UsageWriter;
 
-  constructor(
-    private readonly store: Store,
-    options: UsageRecorderOptions = {},
-  ) {
+  constructor(store: Store, options: UsageRecorderOptions = {}) {
+    this.#writer = usageWriterFor(store);
     this.#clock = options.clock ?? systemClock;
     this.#flushMs = options.flushMs ?? USAGE_FLUSH_MS;
+    this.#refreshMs = options.refreshMs ?? USAGE_REFRESH_MS;
     this.#maxPending = options.maxPending ?? USAGE_MAX_PENDING;
   }
 
@@ -61,26 +142,31 @@ export class UsageRecorder {
     this.#cancel = this.#clock.schedule(this.#flushMs, () => {
       this.#cancel = undefined;
       // A failed write keeps its counts for the next flush; nothing else to do here.
-      void this.flush().catch(() => {});
+      void this.#enqueue('due').catch(() => {});
       if (this.#started) this.#arm();
     });
   }
 
-  /** Counts waiting to be written (distinct member and permission pairs). */
+  /** Pairs with counts not yet written. */
   get pending(): number {
-    return this.#pending.size;
+    return this.#unwritten;
   }
 
   record(workspaceId: string, email: string, permission: string, at: number): void {
     const key = keyOf(workspaceId, email, permission);
-    const usage = this.#pending.get(key);
+    const usage = this.#held.get(key);
     if (usage === undefined) {
-      this.#pending.set(key, { count: 1, first: at, last: at });
-      if (this.#pending.size === this.#maxPending) void this.flush().catch(() => {});
-    } else {
-      usage.count += 1;
-      if (at > usage.last) usage.last = at;
+      this.#held.set(key, { count: 1, first: at, last: at, writtenAt: undefined });
+      this.#unwritten += 1;
+      if (this.#held.size === this.#maxPending) void this.flush().catch(() => {});
+      return;
     }
+    if (usage.count === 0) {
+      this.#unwritten += 1;
+      usage.first = at;
+    }
+    usage.count += 1;
+    if (at > usage.last) usage.last = at;
   }
 
   /** Resolves when every flush started so far has ended (without starting one). */
@@ -88,57 +174,79 @@ export class UsageRecorder {
     return this.#flushing.catch(() => {});
   }
 
-  /** Writes what was counted since the last flush, adding to what the store has. */
+  /** Writes every count held, due a refresh or not, and forgets the pairs written. */
   flush(): Promise<void> {
+    return this.#enqueue('all');
+  }
+
+  #enqueue(which: 'due' | 'all'): Promise<void> {
     // After a failed flush, the next one still runs (the failure was reported to whoever awaited it).
-    this.#flushing = this.#flushing.catch(() => {}).then(() => this.#write());
+    this.#flushing = this.#flushing.catch(() => {}).then(() => this.#write(which));
     return this.#flushing;
   }
 
-  async #write(): Promise<void> {
-    if (this.#pending.size === 0) return;
+  /** Takes the counts to write now out of the held pairs, and forgets pairs idle for a refresh interval. */
+  #take(which: 'due' | 'all', now: number): UsageRow[] {
+    const batch: UsageRow[] = [];
+    for (const [key, usage] of this.#held) {
+      const stale = usage.writtenAt === undefined || now - usage.writtenAt >= this.#refreshMs;
+      if (usage.count === 0) {
+        if (stale || which === 'all') this.#held.delete(key);
+        continue;
+      }
+      if (!stale && which === 'due') continue;
+      batch.push({ key, count: usage.count, first: usage.first, last: usage.last, writtenAt: usage.writtenAt });
+      usage.count = 0;
+      usage.writtenAt = now;
+      this.#unwritten -= 1;
+    }
     // In key order (workspace, email, permission: the table's primary key), so each small write
     // touches a few neighbouring pages instead of scattering over the table: a fraction of the I/O.
-    const batch = [...this.#pending].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    this.#pending = new Map();
+    return batch.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Puts counts a failed write could not store back, due at the next flush. */
+  #restore(rows: readonly UsageRow[]): void {
+    for (const row of rows) {
+      const usage = this.#held.get(row.key);
+      if (usage === undefined) {
+        this.#held.set(row.key, { count: row.count, first: row.first, last: row.last, writtenAt: row.writtenAt });
+        this.#unwritten += 1;
+        continue;
+      }
+      if (usage.count === 0) this.#unwritten += 1;
+      usage.first = usage.count === 0 ? row.first : Math.min(usage.first, row.first);
+      usage.count += row.count;
+      usage.last = Math.max(usage.last, row.last);
+      usage.writtenAt = row.writtenAt;
+    }
+  }
+
+  async #write(which: 'due' | 'all'): Promise<void> {
+    const batch = this.#take(which, this.#clock.now().getTime());
     let written = 0;
     try {
-      // Small transactions with a turn of the event loop between: SQLite runs in this thread, and
-      // one long write (or building every row up front) would hold up the decisions waiting behind it.
-      for (; written < batch.length; written += USAGE_ROWS_PER_WRITE) {
-        const chunk = batch.slice(written, written + USAGE_ROWS_PER_WRITE).map(([key, u]) => {
-          const [workspace_id = '', email_normalized = '', permission_id = ''] = key.split('\u0000');
-          return {
-            workspace_id,
-            email_normalized,
-            permission_id,
-            allowed_count: u.count,
-            first_allowed_at: new Date(u.first).toISOString(),
-            last_allowed_at: new Date(u.last).toISOString(),
-          };
-        });
-        await this.store.write((trx) =>
-          trx
-            .insertInto('permission_usage')
-            .values(chunk)
-            .onConflict((oc) =>
-              oc.columns(['workspace_id', 'email_normalized', 'permission_id']).doUpdateSet((eb) => ({
-                allowed_count: eb('permission_usage.allowed_count', '+', eb.ref('excluded.allowed_count')),
-                last_allowed_at: eb.ref('excluded.last_allowed_at'),
-              })),
-            )
-            .execute(),
+      for (const size = this.#writer.rowsPerWrite; written < batch.length; written += size) {
+        await this.#writer.write(
+          batch.slice(written, written + size).map((row) => {
+            const [workspace_id = '', email_normalized = '', permission_id = ''] = row.key.split('\u0000');
+            return {
+              workspace_id,
+              email_normalized,
+              permission_id,
+              allowed_count: row.count,
+              first_allowed_at: new Date(row.first).toISOString(),
+              last_allowed_at: new Date(row.last).toISOString(),
+            };
+          }),
         );
-        await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
-      // Put back the counts not yet written so the next flush writes them.
-      for (const [key, u] of batch.slice(written)) {
-        const now = this.#pending.get(key);
-        this.#pending.set(key, now === undefined ? u : { count: now.count + u.count, first: Math.min(now.first, u.first), last: Math.max(now.last, u.last) });
-      }
+      this.#restore(batch.slice(written));
       throw err;
     }
+    // Everything written and not used again meanwhile is forgotten: memory back under the bound.
+    if (which === 'all') for (const row of batch) if (this.#held.get(row.key)?.count === 0) this.#held.delete(row.key);
   }
 
   /** Stops the schedule and writes every count still held. */
@@ -146,6 +254,11 @@ export class UsageRecorder {
     this.#started = false;
     this.#cancel?.();
     this.#cancel = undefined;
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      // The worker thread ends either way; counts a failed last flush could not write are reported by the rejection.
+      await this.#writer.close();
+    }
   }
 }

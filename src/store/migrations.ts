@@ -393,6 +393,30 @@ export const MIGRATIONS: readonly StoreMigration[] = [
       await db.schema.createIndex('members_last_login_at').on('members').column('last_login_at').execute();
     },
   },
+  {
+    version: 9,
+    name: 'sqlite-fact-changes',
+    // SQLite's counterpart of migration 6's notifications: a counter that moves with every change
+    // to the tables the decision API caches, and only with those. (PRAGMA data_version moved with
+    // any commit by another connection, so usage counts and audit entries dropped the cache too.)
+    // The list is migration 6's, frozen here as it was when written.
+    async up(trx, dialect) {
+      if (dialect !== 'sqlite') return;
+      const db = trx as unknown as AnyDb;
+      await db.schema
+        .createTable('fact_changes')
+        .addColumn('id', 'integer', (c) => c.primaryKey().check(sql`id = 1`))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .execute();
+      await db.insertInto('fact_changes').values({ id: 1, version: 0 }).execute();
+      for (const table of ['permissions', 'workspaces', 'roles', 'role_permissions', 'members', 'support_grants', 'api_tokens']) {
+        for (const event of ['insert', 'update', 'delete']) {
+          await sql`create trigger ${sql.raw(`${table}_${event}_counted`)} after ${sql.raw(event)} on ${sql.table(table)}
+            begin update fact_changes set version = version + 1 where id = 1; end`.execute(db);
+        }
+      }
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

@@ -265,6 +265,15 @@ export interface DeletionClaimsTable {
   claimed_at: TimestampColumn;
 }
 
+/**
+ * SQLite only: one row whose version moves, by trigger, with every change to the tables the
+ * decision API caches (PostgreSQL notifies instead). The decision API polls it.
+ */
+export interface FactChangesTable {
+  id: number;
+  version: number;
+}
+
 export interface Database {
   gatehouse_schema_migrations: SchemaMigrationsTable;
   permissions: PermissionsTable;
@@ -283,6 +292,7 @@ export interface Database {
   saml_assertions_seen: SamlAssertionsSeenTable;
   audit_personal: AuditPersonalTable;
   deletion_claims: DeletionClaimsTable;
+  fact_changes: FactChangesTable;
 }
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;

@@ -24,6 +24,8 @@ export interface Store {
   readonly dialect: StoreDialect;
   /** Where the store is, for messages; never includes a password. */
   readonly location: string;
+  /** The SQLite file, when the store is one (not in memory): a second connection, such as a write worker's, opens it. */
+  readonly sqliteFile?: string;
   /** For reads outside a transaction. */
   readonly db: Kysely<Database>;
   /** The audit key new entries are signed with; absent when none is configured. */
@@ -123,6 +125,7 @@ class KyselyStore implements Store {
     readonly db: Kysely<Database>,
     private readonly root: boolean,
     readonly auditKeys?: AuditKeyring,
+    readonly sqliteFile?: string,
   ) {}
 
   async write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
@@ -141,7 +144,7 @@ class KyselyStore implements Store {
   }
 
   withPlugin(plugin: KyselyPlugin): Store {
-    return new KyselyStore(this.dialect, this.location, this.db.withPlugin(plugin), false, this.auditKeys);
+    return new KyselyStore(this.dialect, this.location, this.db.withPlugin(plugin), false, this.auditKeys, this.sqliteFile);
   }
 
   async close(): Promise<void> {
@@ -205,7 +208,7 @@ export async function openStore(dsn?: string, options: OpenStoreOptions = {}): P
     } catch (err) {
       throw new StoreError(`cannot open the SQLite store ${address.path}: ${errorMessage(err)}`, { cause: err });
     }
-    store = new KyselyStore('sqlite', `sqlite:${address.path}`, new Kysely<Database>({ dialect }), true, options.auditKeys);
+    store = new KyselyStore('sqlite', `sqlite:${address.path}`, new Kysely<Database>({ dialect }), true, options.auditKeys, address.path === ':memory:' ? undefined : address.path);
   } else {
     const location = redactDsn(address.url);
     if (readableDsn(address.url) === undefined) {
