@@ -12,10 +12,10 @@
 //     due time, not from when it was sent, so a stall is charged to every
 //     request that should have gone out during it (no coordinated omission).
 //
-// Connections are undici keep-alive pools; every answer must be a 200.
+// Connections are keep-alive sockets with prebuilt requests (see Connections); every answer must be a 200.
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { Pool } from 'undici';
+import { connect, type Socket } from 'node:net';
 
 export interface ClosedLoopResult {
   rps: number;
@@ -58,17 +58,111 @@ export function checkBodies(count: number, workspaces = WORKSPACES, members = ME
 
 const PAYLOADS = checkBodies(20_000);
 
-function pool(url: string, connections: number): Pool {
-  return new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+/**
+ * Keep-alive HTTP/1.1 connections that send prebuilt requests and read only the status line and
+ * Content-Length of each answer: a few microseconds of the generator's CPU per request (undici
+ * spent about ten times that, enough to make the generator, not the server, the limit).
+ */
+class Connections {
+  readonly #idle: Conn[] = [];
+  readonly #all: Conn[] = [];
+  readonly #waiting: Array<{ request: Buffer; done: (status: number) => void }> = [];
+
+  private constructor() {}
+
+  static async open(url: string, count: number): Promise<Connections> {
+    const { hostname, port } = new URL(url);
+    const pool = new Connections();
+    await Promise.all(
+      Array.from({ length: count }, async () => {
+        const conn = await Conn.open(hostname, Number(port), () => pool.#next(conn));
+        pool.#all.push(conn);
+        pool.#idle.push(conn);
+      }),
+    );
+    return pool;
+  }
+
+  /** Sends on an idle connection, or queues until one is free (the wait counts in the latency). */
+  send(request: Buffer, done: (status: number) => void): void {
+    const conn = this.#idle.pop();
+    if (conn === undefined) this.#waiting.push({ request, done });
+    else conn.send(request, done);
+  }
+
+  #next(conn: Conn): void {
+    const queued = this.#waiting.shift();
+    if (queued === undefined) this.#idle.push(conn);
+    else conn.send(queued.request, queued.done);
+  }
+
+  close(): void {
+    for (const conn of this.#all) conn.close();
+  }
 }
 
-function ask(p: Pool, token: string, body: string): Promise<number> {
-  return p
-    .request({ path: '/v1/check', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body })
-    .then(async (res) => {
-      await res.body.dump();
-      return res.statusCode;
+class Conn {
+  #buffer = '';
+  #done: ((status: number) => void) | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly onIdle: () => void,
+  ) {
+    socket.setNoDelay(true);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => this.#read(chunk));
+    socket.on('error', () => this.#fail());
+    socket.on('close', () => this.#fail());
+  }
+
+  static open(host: string, port: number, onIdle: () => void): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port }, () => resolve(new Conn(socket, onIdle)));
+      socket.once('error', reject);
     });
+  }
+
+  send(request: Buffer, done: (status: number) => void): void {
+    this.#done = done;
+    this.socket.write(request);
+  }
+
+  #read(chunk: string): void {
+    this.#buffer += chunk;
+    const headerEnd = this.#buffer.indexOf('\r\n\r\n');
+    if (headerEnd < 0) return;
+    const length = /\r\ncontent-length: *(\d+)/i.exec(this.#buffer.slice(0, headerEnd));
+    const total = headerEnd + 4 + Number(length?.[1] ?? 0);
+    if (this.#buffer.length < total) return;
+    const status = Number(this.#buffer.slice(9, 12));
+    this.#buffer = this.#buffer.slice(total);
+    const done = this.#done;
+    this.#done = undefined;
+    done?.(status);
+    this.onIdle();
+  }
+
+  #fail(): void {
+    const done = this.#done;
+    this.#done = undefined;
+    done?.(0);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Each body as a whole HTTP request, built once. */
+function requests(url: string, token: string): Buffer[] {
+  const { host } = new URL(url);
+  return PAYLOADS.map((body) =>
+    Buffer.from(
+      `POST /v1/check HTTP/1.1\r\nhost: ${host}\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      'latin1',
+    ),
+  );
 }
 
 function cpuShare(startCpu: NodeJS.CpuUsage, startWall: number): number {
@@ -82,29 +176,35 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 export async function closedLoop(url: string, token: string, seconds: number, connections: number): Promise<ClosedLoopResult> {
-  const p = pool(url, connections);
+  const pool = await Connections.open(url, connections);
+  const prebuilt = requests(url, token);
   const cpu = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
-  let requests = 0;
+  let answered = 0;
   let failures = 0;
   let next = 0;
-  const worker = async () => {
-    while (performance.now() < end) {
-      const status = await ask(p, token, PAYLOADS[next++ % PAYLOADS.length] as string).catch(() => 0);
-      if (status === 200) requests += 1;
-      else failures += 1;
-    }
-  };
-  await Promise.all(Array.from({ length: connections }, worker));
+  await new Promise<void>((resolve) => {
+    let running = connections;
+    const one = () => {
+      pool.send(prebuilt[next++ % prebuilt.length] as Buffer, (status) => {
+        if (status === 200) answered += 1;
+        else failures += 1;
+        if (status !== 0 && performance.now() < end) one();
+        else if (--running === 0) resolve();
+      });
+    };
+    for (let i = 0; i < connections; i++) one();
+  });
   const elapsed = performance.now() - start;
   const generatorCpu = cpuShare(cpu, start);
-  await p.close();
-  return { rps: requests / (elapsed / 1000), requests, failures, generatorCpu };
+  pool.close();
+  return { rps: answered / (elapsed / 1000), requests: answered, failures, generatorCpu };
 }
 
 export async function openLoop(url: string, token: string, seconds: number, rate: number, connections: number): Promise<OpenLoopResult> {
-  const p = pool(url, connections);
+  const pool = await Connections.open(url, connections);
+  const prebuilt = requests(url, token);
   const total = Math.max(1, Math.round(rate * seconds));
   const latencies = new Float64Array(total);
   let answered = 0;
@@ -117,10 +217,6 @@ export async function openLoop(url: string, token: string, seconds: number, rate
   const start = wall + 5;
   const intervalMs = 1000 / rate;
   await new Promise<void>((resolve) => {
-    const settle = () => {
-      settled += 1;
-      if (settled === total) resolve();
-    };
     const tick = () => {
       const now = performance.now();
       // Send everything due by now; a late tick sends the backlog at once, each still timed from its due time.
@@ -128,19 +224,13 @@ export async function openLoop(url: string, token: string, seconds: number, rate
         const due = start + sent * intervalMs;
         if (due > now) break;
         maxSendLagMs = Math.max(maxSendLagMs, now - due);
-        const body = PAYLOADS[sent % PAYLOADS.length] as string;
+        const request = prebuilt[sent % prebuilt.length] as Buffer;
         sent += 1;
-        ask(p, token, body).then(
-          (status) => {
-            if (status === 200) latencies[answered++] = performance.now() - due;
-            else failures += 1;
-            settle();
-          },
-          () => {
-            failures += 1;
-            settle();
-          },
-        );
+        pool.send(request, (status) => {
+          if (status === 200) latencies[answered++] = performance.now() - due;
+          else failures += 1;
+          if (++settled === total) resolve();
+        });
       }
       if (sent >= total) return;
       const wait = start + sent * intervalMs - performance.now();
@@ -152,7 +242,7 @@ export async function openLoop(url: string, token: string, seconds: number, rate
   });
   const elapsed = performance.now() - start;
   const generatorCpu = cpuShare(cpu, wall);
-  await p.close();
+  pool.close();
   const sorted = latencies.subarray(0, answered).sort();
   return {
     rate,

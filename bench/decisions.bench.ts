@@ -7,7 +7,7 @@
 //
 // Three processes besides this one: the server under test (the real
 // `gatehouse serve`, or bench/decisions-bare.ts), and the load generator
-// (bench/decisions-load.ts, undici keep-alive pools). On two cores or more the
+// (bench/decisions-load.ts, keep-alive sockets sending prebuilt requests). On two cores or more the
 // servers are pinned to core 0 and the generator to core 1, so the generator
 // never takes the server's CPU; the report says how busy each was.
 //
@@ -30,7 +30,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import type { ClosedLoopResult, OpenLoopResult } from './decisions-load.js';
-import { prepareGatehouse } from './processes.js';
+import { loadAverage, prepareGatehouse, procCpuSeconds, procMemory } from './processes.js';
 import { percentile, report, timeIt } from './report.js';
 import { createApiToken } from '../src/http/tokens.js';
 import { gatherReview } from '../src/review/gather.js';
@@ -185,12 +185,8 @@ async function asServer(proc: Proc): Promise<Server> {
   return {
     ...proc,
     url,
-    cpuSeconds: () => {
-      // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
-    peakRssMiB: () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024,
+    cpuSeconds: () => procCpuSeconds(pid),
+    peakRssMiB: () => procMemory(pid, 'VmHWM'),
   };
 }
 
@@ -230,7 +226,6 @@ async function startLoadGenerator(): Promise<LoadGenerator> {
   };
 }
 
-const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
 async function main(): Promise<void> {

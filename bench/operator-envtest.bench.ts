@@ -27,7 +27,7 @@
 // flags to the operator's node (e.g. --max-old-space-size=160).
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
@@ -40,7 +40,7 @@ import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
 import { freePort } from '../test/support/postgres.js';
 import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
 import { formatHeapSummary, summarizeHeapSnapshot } from './heap-snapshot-summary.js';
-import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
+import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procCpuSeconds, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
 import { percentile, report } from './report.js';
 
 const SIZE = sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 });
@@ -208,6 +208,9 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
 
     // Baseline: the same objects created by a plain client (through the webhook in that mode),
     // Workspaces first: the validating webhook refuses a Member whose Workspace it has not seen yet.
+    // The API server's and etcd's CPU, to show what bounds each phase on a machine they share.
+    const serverCpu = () => Object.values(env.pids).reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
+    const createCpuFrom = serverCpu();
     const workspaceStart = performance.now();
     await createAll(client, objects.filter((o) => o.kind === 'Workspace'));
     let createSeconds = (performance.now() - workspaceStart) / 1000;
@@ -216,6 +219,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     await createAll(client, objects.filter((o) => o.kind === 'Member'));
     createSeconds += (performance.now() - memberStart) / 1000;
     const createRate = objects.length / createSeconds;
+    const createServerCpu = (serverCpu() - createCpuFrom) / createSeconds;
 
     // Convergence is followed by an informer per kind (list, then watch from
     // the list's resourceVersion: this API server refuses a watch without one).
@@ -240,6 +244,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const storeFile = join(dir, 'identity.db');
     const started = performance.now();
+    const coldStartCpuFrom = serverCpu();
     operator = spawnGatehouse(
       ['run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${storeFile}`, '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn'],
       { nodeArgs: [...OPERATOR_NODE_FLAGS, ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])] },
@@ -272,6 +277,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
       if (Date.now() > deadline) throw new Error('the operator did not converge within four hours');
     }
     const convergedSeconds = (performance.now() - started) / 1000;
+    const coldStartServerCpu = (serverCpu() - coldStartCpuFrom) / convergedSeconds;
     const rate = objects.length / convergedSeconds;
     await Promise.all(watchers.map((w) => w.stop()));
     const peakRss = procMemory(pid, 'VmHWM');
@@ -325,6 +331,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
       ['operator peak heap used (sampled each 1 s), MiB', peakHeapUsed],
       ['operator peak external memory (sampled), MiB', peakExternal],
       ['operator CPU time for the cold start, s (user + system)', cpu],
+      ['API server + etcd CPU, cores busy: while the creators ran / during the cold start', `${createServerCpu.toFixed(2)} / ${coldStartServerCpu.toFixed(2)} (of ${availableParallelism()})`],
       [`operator CPU at rest after convergence (${IDLE_SECONDS} s), millicores`, idleMillicores],
       [`API writes per object (all; goal ${mode === 'webhook' ? '1' : '2'} + events)`, writes / objects.length],
       ['  status writes per object', statusWrites / objects.length],

@@ -35,6 +35,13 @@ export function spawnGatehouse(args: string[], options: { nodeArgs?: string[]; e
   return spawn(command as string, rest, { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...options.env } });
 }
 
+/** CPU seconds (user + system) a running process has used so far, from /proc/PID/stat. */
+export function procCpuSeconds(pid: number): number {
+  // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux); the command name may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** VmHWM (peak) or VmRSS (now) of a running process, MiB. */
 export function procMemory(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -1,6 +1,6 @@
 // Tells the decision API that the store changed, so its cache is dropped
 // within a second of any change, whoever made it. PostgreSQL: LISTEN on the
-// channel the store's triggers notify (migration 6). SQLite: the version in
+// channel the store's triggers notify (migration 5). SQLite: the version in
 // fact_changes, which triggers move with every change to those same tables
 // (migration 9), polled. Other writes (usage counts, audit entries) keep the cache.
 import pg from 'pg';

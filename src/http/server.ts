@@ -477,6 +477,7 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
   }, { prefix: '/v1' });
 
   let closing = false;
+  let lastAuthorization: { header: string | undefined; tokenHash: string | undefined } = { header: undefined, tokenHash: undefined };
   app.addHook('preClose', (done) => {
     closing = true;
     done();
@@ -487,8 +488,12 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     callerOf: (req) => {
       // A token the cache already holds; anything else (mTLS, tokens still loading, a refusal) is fastify's to answer.
       const tokens = service.facts.peekTokens();
-      const tokenHash = bearerHash(req.headers.authorization);
-      if (tokens === undefined || tokenHash === undefined) return undefined;
+      const header = req.headers.authorization;
+      if (tokens === undefined || header === undefined) return undefined;
+      // An application sends the same header on every call: its hash is kept, not worked out again.
+      if (header !== lastAuthorization.header) lastAuthorization = { header, tokenHash: bearerHash(header) };
+      const { tokenHash } = lastAuthorization;
+      if (tokenHash === undefined) return undefined;
       const caller = tokenCaller(tokens, tokenHash);
       return caller instanceof ApiError ? undefined : caller;
     },

@@ -396,10 +396,10 @@ export const MIGRATIONS: readonly StoreMigration[] = [
   {
     version: 9,
     name: 'sqlite-fact-changes',
-    // SQLite's counterpart of migration 6's notifications: a counter that moves with every change
+    // SQLite's counterpart of migration 5's notifications: a counter that moves with every change
     // to the tables the decision API caches, and only with those. (PRAGMA data_version moved with
     // any commit by another connection, so usage counts and audit entries dropped the cache too.)
-    // The list is migration 6's, frozen here as it was when written.
+    // The list is migration 5's, frozen here as it was when written.
     async up(trx, dialect) {
       if (dialect !== 'sqlite') return;
       const db = trx as unknown as AnyDb;
