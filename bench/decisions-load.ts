@@ -21,6 +21,9 @@ export interface ClosedLoopResult {
   rps: number;
   requests: number;
   failures: number;
+  /** Latency of each answer at this load, from send to answer (ms). */
+  p50: number;
+  p99: number;
   /** Share of one core this process used while it ran. */
   generatorCpu: number;
 }
@@ -184,11 +187,14 @@ export async function closedLoop(url: string, token: string, seconds: number, co
   let answered = 0;
   let failures = 0;
   let next = 0;
+  // Room for 200,000 answers a second, far above what one core answers.
+  const latencies = new Float64Array(Math.ceil(seconds * 200_000));
   await new Promise<void>((resolve) => {
     let running = connections;
     const one = () => {
+      const sent = performance.now();
       pool.send(prebuilt[next++ % prebuilt.length] as Buffer, (status) => {
-        if (status === 200) answered += 1;
+        if (status === 200) latencies[answered++] = performance.now() - sent;
         else failures += 1;
         if (status !== 0 && performance.now() < end) one();
         else if (--running === 0) resolve();
@@ -199,7 +205,8 @@ export async function closedLoop(url: string, token: string, seconds: number, co
   const elapsed = performance.now() - start;
   const generatorCpu = cpuShare(cpu, start);
   pool.close();
-  return { rps: answered / (elapsed / 1000), requests: answered, failures, generatorCpu };
+  const sorted = latencies.subarray(0, answered).sort();
+  return { rps: answered / (elapsed / 1000), requests: answered, failures, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), generatorCpu };
 }
 
 export async function openLoop(url: string, token: string, seconds: number, rate: number, connections: number): Promise<OpenLoopResult> {

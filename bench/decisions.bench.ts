@@ -330,6 +330,7 @@ async function main(): Promise<void> {
     const expiredRatio = expiredRps / gatehouseRps;
     const percent = (x: number) => `${Math.round(x * 100)}%`;
     const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+    const list2 = (rs: ClosedLoopResult[]) => rs.map((r) => `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`).join(', ');
     report([
       ['machine', `${availableParallelism()} cores; ${PINNED ? 'servers pinned to core 0, load generator to core 1 (taskset)' : 'not pinned'}`],
       ['load average before / after the HTTP phases', `${loadBefore} / ${loadAfter}`],
@@ -341,6 +342,8 @@ async function main(): Promise<void> {
       ['/v1/check req/s, half expired (each round)', `${expiredRps.toFixed(0)} (${list(closed.expired.map((r) => r.rps))})`],
       ['server CPU, closed loop: bare / gatehouse / half expired', `${percent(mean(serverCpu.bare))} / ${percent(mean(serverCpu.gatehouse))} / ${percent(mean(serverCpu.expired))}`],
       ['load generator CPU, closed loop: bare / gatehouse / half expired', `${percent(mean(closed.bare.map((r) => r.generatorCpu)))} / ${percent(mean(closed.gatehouse.map((r) => r.generatorCpu)))} / ${percent(mean(closed.expired.map((r) => r.generatorCpu)))}`],
+      ['closed-loop latency p50 / p99 ms, each round: bare', list2(closed.bare)],
+      ['closed-loop latency p50 / p99 ms, each round: /v1/check', list2(closed.gatehouse)],
       ['BAR /v1/check : bare >= 0.5', `${ratio.toFixed(2)} ${verdict(ratio >= 0.5)}`],
       ['BAR half expired : none expired >= 0.9', `${expiredRatio.toFixed(2)} ${verdict(expiredRatio >= 0.9)}`],
       ['open loop', `${OPEN_SECONDS} s per run, ${OPEN_CONNECTIONS} keep-alive connections, latency from each request's due time`],
