@@ -291,6 +291,10 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     const statusWrites = metricValue(text, 'gatehouse_api_writes_total', '/status"');
     const objectWrites = writes - eventWrites - statusWrites;
     const cpu = await scrape(metricsUrl).then((t) => metricValue(t, 'gatehouse_process_cpu_seconds_total'));
+    // Where the workers' time went: store syncs (one per batch; SQLite takes one writer at a time) and whole batches.
+    const storeSyncs = metricValue(text, 'gatehouse_store_operation_duration_seconds_count', 'operation="sync"');
+    const storeSyncSeconds = metricValue(text, 'gatehouse_store_operation_duration_seconds_sum', 'operation="sync"');
+    const batchKeySeconds = metricValue(text, 'gatehouse_reconcile_duration_seconds_sum') / Math.max(1, metricValue(text, 'gatehouse_reconcile_duration_seconds_count'));
 
     const latencies = mode === 'plain' && CHANGES > 0 ? await changesToStore(client, storeFile, objects) : [];
     // Converged and nothing changing: what the operator costs at rest (resyncs, store poll, watches).
@@ -337,6 +341,8 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
       ['operator peak heap used (sampled each 1 s), MiB', peakHeapUsed],
       ['operator peak external memory (sampled), MiB', peakExternal],
       ['operator CPU time for the cold start, s (user + system)', cpu],
+      ['store syncs: batches, s in all (share of the cold start), mean ms', `${storeSyncs}, ${storeSyncSeconds.toFixed(1)} (${Math.round((100 * storeSyncSeconds) / convergedSeconds)}%), ${((1000 * storeSyncSeconds) / Math.max(1, storeSyncs)).toFixed(1)}`],
+      ['reconcile batch duration, mean over objects, ms', batchKeySeconds * 1000],
       ['API server + etcd CPU, cores busy: while the creators ran / during the cold start', `${createServerCpu.toFixed(2)} / ${coldStartServerCpu.toFixed(2)} (of ${availableParallelism()})`],
       [`operator CPU at rest after convergence (${IDLE_SECONDS} s), millicores`, idleMillicores],
       [`API writes per object (all; goal ${mode === 'webhook' ? '1' : '2'} + events)`, writes / objects.length],
