@@ -24,7 +24,8 @@
 // GATEHOUSE_BENCH_HEAP_SNAPSHOT=1 also writes a heap snapshot of the operator
 // after convergence (after its peak RSS is read). GATEHOUSE_BENCH_CLI=tsx runs the
 // sources instead of the built CLI; GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS adds V8
-// flags to the operator's node (e.g. --max-old-space-size=160).
+// flags to the operator's node (e.g. --max-old-space-size=160); GATEHOUSE_BENCH_OPERATOR_ARGS
+// adds `gatehouse run` flags (e.g. --workers 8).
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -50,6 +51,8 @@ const CHANGES = Number(process.env.GATEHOUSE_BENCH_CHANGES ?? 100);
 const CREATORS = 4;
 const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT === '1';
 const OPERATOR_NODE_FLAGS = (process.env.GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS ?? '').split(' ').filter((f) => f !== '');
+/** More `gatehouse run` flags, e.g. "--workers 8". */
+const OPERATOR_ARGS = (process.env.GATEHOUSE_BENCH_OPERATOR_ARGS ?? '').split(' ').filter((f) => f !== '');
 const LEASE_NAMESPACE = 'gatehouse-system';
 const IDLE_SECONDS = 30;
 
@@ -247,7 +250,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     const started = performance.now();
     const coldStartCpuFrom = serverCpu();
     operator = spawnGatehouse(
-      ['run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${storeFile}`, '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn'],
+      ['run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${storeFile}`, '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn', ...OPERATOR_ARGS],
       { nodeArgs: [...OPERATOR_NODE_FLAGS, ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])] },
     );
     const pid = operator.pid as number;
@@ -329,7 +332,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
 
     const rows: Row[] = [
       ['objects (Workspaces + Members)', `${objects.length} (${workspaces} + ${members})`],
-      ['gatehouse run', `${CLI_BUILD}${OPERATOR_NODE_FLAGS.length > 0 ? ` with ${OPERATOR_NODE_FLAGS.join(' ')}` : ''}`],
+      ['gatehouse run', `${CLI_BUILD}${OPERATOR_NODE_FLAGS.length > 0 ? ` with ${OPERATOR_NODE_FLAGS.join(' ')}` : ''}${OPERATOR_ARGS.length > 0 ? `, ${OPERATOR_ARGS.join(' ')}` : ''}`],
       ['load average during the cold start (1, 5, 15 min)', load],
       [`baseline: ${CREATORS} parallel creators${mode === 'webhook' ? ' (through the webhook)' : ''}, objects/s`, createRate],
       ['operator cold start (process start to every status written), s', convergedSeconds],
