@@ -54,6 +54,8 @@ function toRequest(input: CheckInput): DecisionRequest {
 }
 
 export class DecisionService {
+  #validUntil = { at: Number.NaN, text: '' };
+
   constructor(private readonly options: DecisionServiceOptions) {}
 
   get store(): Store {
@@ -107,10 +109,12 @@ export class DecisionService {
 
   #answered(decision: Decision, input: Pick<CheckInput, 'permission'>): CheckAnswer {
     this.options.onDecision?.(decision, input);
+    // Answers given within the same millisecond mostly share their validUntil: formatted once.
+    if (decision.validUntil !== this.#validUntil.at) this.#validUntil = { at: decision.validUntil, text: new Date(decision.validUntil).toISOString() };
     return {
       decision: decision.decision,
       reason: decision.reason,
-      validUntil: new Date(decision.validUntil).toISOString(),
+      validUntil: this.#validUntil.text,
       ...(decision.grant !== undefined ? { grant: decision.grant } : {}),
     };
   }
