@@ -322,7 +322,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
         rmSync(snapshot, { force: true });
         copyFileSync(join(dir, written), snapshot);
         try {
-          heapSummary = formatHeapSummary(summarizeHeapSnapshot(JSON.parse(readFileSync(snapshot, 'utf8'))), 20);
+          heapSummary = formatHeapSummary(summarizeHeapSnapshot(JSON.parse(readFileSync(snapshot, 'utf8'))), 20, 10);
         } catch (err) {
           // Past V8's longest string (about 512 MiB) the file cannot be read here; Chrome DevTools can.
           heapSummary = `not summarised here (${errorMessage(err)}); open ${snapshot} in Chrome DevTools`;

@@ -8,11 +8,15 @@ import { expect, it } from 'vitest';
 import { formatHeapSummary, summarizeHeapSnapshot } from '../bench/heap-snapshot-summary.js';
 
 class HeldForTheSummaryTest {
-  constructor(readonly n: number) {}
+  constructor(
+    readonly n: number,
+    readonly label: string,
+  ) {}
 }
 
 it('counts the live objects of a real heap snapshot by constructor, largest first', () => {
-  const held = Array.from({ length: 20_000 }, (_, i) => new HeldForTheSummaryTest(i));
+  // The label is made at run time, so each object holds its own copy of the same text.
+  const held = Array.from({ length: 20_000 }, (_, i) => new HeldForTheSummaryTest(i, ['held', 'for', 'the', 'summary', String(i % 2)].join('-')));
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-heap-'));
   try {
     const file = writeHeapSnapshot(join(dir, 'test.heapsnapshot'));
@@ -21,7 +25,9 @@ it('counts the live objects of a real heap snapshot by constructor, largest firs
     expect(mine?.count).toBeGreaterThanOrEqual(held.length);
     expect(summary.byKind.map((k) => k.bytes)).toEqual([...summary.byKind.map((k) => k.bytes)].sort((a, b) => b - a));
     expect(summary.totalBytes).toBe(summary.byKind.reduce((n, k) => n + k.bytes, 0));
-    expect(formatHeapSummary(summary, 5).split('\n')).toHaveLength(6);
+    const copies = summary.repeatedStrings.find((r) => r.text === 'held-for-the-summary-0');
+    expect(copies?.count).toBeGreaterThanOrEqual(held.length / 2);
+    expect(formatHeapSummary(summary, 5, 2).split('\n')).toHaveLength(9);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
