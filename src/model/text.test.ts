@@ -6,8 +6,19 @@ describe('normalizeEmail and normalizeName', () => {
     [' Alice@Acme.Example ', 'alice@acme.example'],
     ['\u212Aate@acme.example', 'kate@acme.example'], // Kelvin sign: NFKC makes it K
     ['\uff41lice@acme.example', 'alice@acme.example'], // fullwidth a
+    ['alice@acme.example', 'alice@acme.example'],
+    ['Alice@acme.example', 'alice@acme.example'], // a capital: not already normal
+    ['alice@acme.example\t', 'alice@acme.example'], // a tab: not already normal
+    ['a.b+c_d-e@[10.0.0.1]', 'a.b+c_d-e@[10.0.0.1]'],
   ])('normalizeEmail(%j) = %j', (email, expected) => {
     expect(normalizeEmail(email)).toBe(expected);
+  });
+
+  it('takes every printable ASCII email that is already its key as it is, exactly as the full normalisation would', () => {
+    for (let code = 0; code < 128; code++) {
+      const email = `a${String.fromCharCode(code)}b@acme.example`;
+      expect(normalizeEmail(email)).toBe(email.normalize('NFKC').trim().toLowerCase());
+    }
   });
 
   it.each([

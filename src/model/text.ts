@@ -4,8 +4,13 @@
 // "Аdmin" (Cyrillic А) is not a new role name and a Kelvin sign K is not a
 // different email.
 
+/** Printable ASCII without capitals or spaces: already its own comparison key (NFKC leaves ASCII alone). */
+const ALREADY_NORMAL = /^[\x21-\x40\x5b-\x7e]*$/;
+
 /** The comparison key of an email: NFKC, trimmed, lower case. */
 export function normalizeEmail(email: string): string {
+  // Nearly every email is already its key; the decision API asks for one on every check.
+  if (ALREADY_NORMAL.test(email)) return email;
   return email.normalize('NFKC').trim().toLowerCase();
 }
 
