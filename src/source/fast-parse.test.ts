@@ -50,6 +50,10 @@ describe('the fast way reads a file exactly as the slow way', () => {
     ['an alias bomb', `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n${HEAD}`, 'slow'],
     ['a __proto__ key', member('alice', '  __proto__: {admin: true}\n'), 'fast'],
     ['a byte order mark', `\ufeff${member('alice')}`, 'fast'],
+    ['document end markers', `${member('alice')}...\n---\n${member('bob')}...\n`, 'fast'],
+    ['comments only', '# nothing here\n# yet\n', 'fast'],
+    ['Windows line endings', `${member('alice')}---\n${member('bob')}`.replaceAll('\n', '\r\n'), 'fast'],
+    ['tabs and trailing spaces', member('alice', '  displayName: Ada \t\n  note: "a\tb"   \n'), 'fast'],
   ])('%s', (_name, text, way) => {
     const slow = observable(parseWithPositions('m.yaml', text.replace(/^\ufeff/, '')));
     expect(observable(parseSource('m.yaml', text))).toEqual(slow);
