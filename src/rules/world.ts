@@ -65,6 +65,8 @@ export class RuleWorld {
   readonly #emails = new Map<string, Map<string, Member[]>>();
   readonly #roleNames = new Map<string, Map<string, Role[]>>();
   readonly #policies = new Map<Workspace, WorkspacePolicy>();
+  // The rules ask for the same object's record several times (previous version, its Workspace's id, admins).
+  readonly #records = new WeakMap<GatehouseObject, RecordedObject | null>();
   #workspaceIds: Map<string, Workspace[]> | undefined;
 
   constructor(
@@ -112,7 +114,13 @@ export class RuleWorld {
 
   /** What the identity store recorded for an object; undefined without a store or for a new object. */
   recordOf(object: GatehouseObject): RecordedObject | undefined {
-    return this.recorded?.of({ kind: object.kind, namespace: namespaceOf(object), name: nameOf(object) });
+    if (this.recorded === undefined) return undefined;
+    let record = this.#records.get(object);
+    if (record === undefined) {
+      record = this.recorded.of({ kind: object.kind, namespace: namespaceOf(object), name: nameOf(object) }) ?? null;
+      this.#records.set(object, record);
+    }
+    return record ?? undefined;
   }
 
   /** The Workspaces of a namespace, readable or not. */

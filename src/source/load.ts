@@ -8,6 +8,7 @@ import { API_GROUP, API_VERSION } from '../model/common.js';
 import { isKind, KIND_NAMES, type GatehouseObject } from '../model/kinds.js';
 import { fieldPathSegments } from '../rules/field-path.js';
 import { errorMessage } from '../util/errors.js';
+import { fastDocuments } from './fast-parse.js';
 
 /** 1-based line and column. */
 export interface SourcePosition {
@@ -222,9 +223,73 @@ function isPlainObject(value: unknown): value is PlainObject {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** Parses one file's text (multi-document YAML) into Gatehouse objects. */
+/**
+ * Parses one file's text (multi-document YAML) into Gatehouse objects: the
+ * fast way when it reads the file exactly as the slow way would, else the slow
+ * way (docs/adr/0015-two-yaml-parsers.md).
+ */
 export function parseSource(file: string, source: string): ParsedSource {
   const text = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
+  return parseFast(file, text) ?? parseWithPositions(file, text);
+}
+
+/** `<<` (a merge key) and the YAML 1.1 booleans need the `yaml` library: the merge, and the Yaml11Boolean warning's position. */
+const isSpecialWord = (word: string): boolean => word === '<<' || YAML11_BOOLEANS.has(word);
+
+/**
+ * Objects from a file that has no problem at all, or undefined: a document
+ * that is not a mapping, or an object with a problem, is reported by the slow
+ * way, which knows where it is written.
+ */
+function parseFast(file: string, text: string): ParsedSource | undefined {
+  const documents = fastDocuments(text, isSpecialWord);
+  if (documents === undefined) return undefined;
+  const result: ParsedSource = { objects: [], problems: [], ignoredDocuments: 0 };
+  const positionIn = positionFinder(text, () => ({ line: 1, column: 1 }));
+  for (const [documentIndex, value] of documents.entries()) {
+    if (value === null || value === undefined) continue;
+    if (!isPlainObject(value)) return undefined;
+    for (const [candidate, prefix] of documentObjects(value)) {
+      const outcome = classify(candidate);
+      if (outcome.type === 'problem') return undefined;
+      if (outcome.type === 'ignored') result.ignoredDocuments += 1;
+      else result.objects.push({ object: outcome.object, file, position: positionIn(documentIndex, prefix) });
+    }
+  }
+  return result;
+}
+
+/** The candidate objects of a document with their field path prefixes: a List's items, else the document itself. */
+function documentObjects(value: PlainObject): Array<[unknown, string]> {
+  if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+    return value.items.map((item, i) => [item, `items[${i}]`]);
+  }
+  return [[value, '']];
+}
+
+/**
+ * Position functions for a file's objects. Positions are looked up only for
+ * objects with violations, so syntax trees are not kept: the file is parsed
+ * again with the `yaml` library on first use. Built apart from the parse so an
+ * object's position function holds numbers, not the tree it was parsed from.
+ */
+function positionFinder(text: string, documentStart: (documentIndex: number) => SourcePosition) {
+  let reparsed: { documents: Document.Parsed[]; lineCounter: LineCounter } | undefined;
+  return (documentIndex: number, prefix: string) =>
+    (field: string): SourcePosition => {
+      if (reparsed === undefined) {
+        const lineCounter = new LineCounter();
+        reparsed = { documents: parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter }) as Document.Parsed[], lineCounter };
+      }
+      const doc = reparsed.documents[documentIndex];
+      if (doc === undefined) return documentStart(documentIndex);
+      const { line, col } = reparsed.lineCounter.linePos(offsetOf(doc, prefix === '' ? field : field === '' ? prefix : `${prefix}.${field}`));
+      return { line, column: col };
+    };
+}
+
+/** The slow way: the `yaml` library's syntax tree, for exact problems and positions. Exported for tests comparing the two ways. */
+export function parseWithPositions(file: string, text: string): ParsedSource {
   const result: ParsedSource = { objects: [], problems: [], ignoredDocuments: 0 };
   const lineCounter = new LineCounter();
   let documents: Document.Parsed[];
@@ -238,21 +303,8 @@ export function parseSource(file: string, source: string): ParsedSource {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
-  // Positions are looked up again only for objects with violations, so the
-  // syntax trees are not kept: the file is parsed again on first use.
-  let reparsed: Document.Parsed[] | undefined;
-  const documentAt = (index: number): Document.Parsed | undefined => {
-    reparsed ??= parseAllDocuments(text, { ...PARSE_OPTIONS, lineCounter: new LineCounter() }) as Document.Parsed[];
-    return reparsed[index];
-  };
-
-  // Built outside the loop below so that an object's position function holds
-  // numbers, not the syntax tree it was parsed from.
-  const positionFinder = (documentIndex: number, documentStart: number) => (prefix: string) => (field: string) => {
-    const full = prefix === '' ? field : field === '' ? prefix : `${prefix}.${field}`;
-    const doc = documentAt(documentIndex);
-    return at(doc === undefined ? documentStart : offsetOf(doc, full));
-  };
+  const starts = documents.map((document) => document.range[0]);
+  const positionAt = positionFinder(text, (documentIndex) => at(starts[documentIndex] ?? 0));
 
   documents.forEach((document, documentIndex) => {
     if (document.errors.length > 0) {
@@ -272,7 +324,7 @@ export function parseSource(file: string, source: string): ParsedSource {
       return;
     }
     if (value === null || value === undefined) return;
-    const positionIn = positionFinder(documentIndex, document.range[0]);
+    const positionIn = (prefix: string) => positionAt(documentIndex, prefix);
     if (!isPlainObject(value)) {
       // kubectl apply refuses such a document too; skipping it silently would hide a broken file.
       const { line, column } = at(rangeStart(document.contents) ?? document.range[0]);
@@ -298,11 +350,7 @@ export function parseSource(file: string, source: string): ParsedSource {
         result.objects.push({ object: outcome.object, file, position: positionIn(prefix) });
       }
     };
-    if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
-      value.items.forEach((item, i) => take(item, `items[${i}]`));
-    } else {
-      take(value, '');
-    }
+    for (const [candidate, prefix] of documentObjects(value)) take(candidate, prefix);
     if (gatehouseObjects > 0) {
       for (const { node, field } of yaml11Booleans(document.contents, '')) {
         const word = String(node.source ?? node.value);

@@ -138,7 +138,9 @@ function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profil
   const held = new Set<string>();
   desired.forEach((object, i) => {
     const key = refKey(refOfObject(object));
-    const list = [...(violations.get(key) ?? []), ...(byObject[i] ?? [])];
+    const own = byObject[i] ?? [];
+    const earlier = violations.get(key);
+    const list = earlier === undefined ? own : [...earlier, ...own];
     violations.set(key, list);
     if (hasErrors(list)) held.add(key);
   });
