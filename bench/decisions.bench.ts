@@ -53,7 +53,7 @@ const OPEN_CONNECTIONS = Number(process.env.DECISIONS_BENCH_OPEN_CONNECTIONS ?? 
 const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
 /** Above any rate the bench reaches: the limiter stays on the request path, as in production, without refusing. */
 const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
-/** A folder: `gatehouse serve` (no data expired) runs with --cpu-prof into it, and the report ends with where its time went. */
+/** A folder: both `gatehouse serve` processes run with --cpu-prof into its subfolders none-expired/ and half-expired/, and the report ends with where their time went. */
 const CPU_PROFILE_DIR = process.env.DECISIONS_BENCH_CPU_PROF;
 const USAGE_PER_MEMBER = 10;
 const STEADY_RATE = Number(process.env.DECISIONS_BENCH_STEADY_RATE ?? 1000);
@@ -242,9 +242,10 @@ async function main(): Promise<void> {
 
     const bare = await startBare();
     running.push(bare);
-    const gatehouse = await startGatehouse(fresh, CPU_PROFILE_DIR);
+    const profileDir = (name: string) => (CPU_PROFILE_DIR !== undefined ? join(CPU_PROFILE_DIR, name) : undefined);
+    const gatehouse = await startGatehouse(fresh, profileDir('none-expired'));
     running.push(gatehouse);
-    const gatehouseExpired = await startGatehouse(expired);
+    const gatehouseExpired = await startGatehouse(expired, profileDir('half-expired'));
     running.push(gatehouseExpired);
     const load = await startLoadGenerator();
     running.push(load);
@@ -363,9 +364,10 @@ async function main(): Promise<void> {
       ['BAR review of all workspaces < 10 s', `${(review.ms / 1000).toFixed(2)} s ${verdict(review.ms < 10_000)}`],
       ['review findings', review.value.workspaces.reduce((n, w) => n + w.findings, 0)],
     ]);
-    if (CPU_PROFILE_DIR !== undefined) {
-      for (const file of readdirSync(CPU_PROFILE_DIR).filter((f) => f.endsWith('.cpuprofile'))) {
-        process.stdout.write(`\ngatehouse serve CPU profile ${join(CPU_PROFILE_DIR, file)}\n${summarizeCpuProfile(JSON.parse(readFileSync(join(CPU_PROFILE_DIR, file), 'utf8')))}\n`);
+    for (const name of CPU_PROFILE_DIR !== undefined ? ['none-expired', 'half-expired'] : []) {
+      const dir = join(CPU_PROFILE_DIR as string, name);
+      for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+        process.stdout.write(`\ngatehouse serve (${name}) CPU profile ${join(dir, file)}\n${summarizeCpuProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')))}\n`);
       }
     }
   } finally {
