@@ -5,10 +5,9 @@
 import { hash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
-import { isIPv4 } from 'node:net';
+import { isIPv4, type AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -53,6 +52,8 @@ import type { CheckAnswer, DecisionService } from './service.js';
 const LocalStore = createRequire(import.meta.url)('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, cache?: number) => FastifyRateLimitStore;
 /** Client addresses the rate limit remembers (the plugin's default). */
 const RATE_LIMIT_CLIENTS = 5000;
+/** The rate limit counts requests per client in windows of this length. */
+const RATE_LIMIT_WINDOW_MS = 1000;
 
 /**
  * The rate-limit key of a client the check route counts, as the plugin keys it: an IPv4 address,
@@ -283,7 +284,7 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     // a 429 (with Retry-After): on every answer they were three more headers to write per decision.
     await app.register(rateLimit, {
       max: perSecond,
-      timeWindow: 1000,
+      timeWindow: RATE_LIMIT_WINDOW_MS,
       // The plugin builds its store with `new`; this one hands it the counter the check route shares.
       store: function SharedCounter() {
         return limiter;
@@ -503,7 +504,7 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
       if (key === undefined) return false;
       let within = false;
       // The plugin's local store answers at once, in this call.
-      limiter.incr(key, (err, result) => (within = err === null && result !== undefined && result.current <= perSecond), 1000, perSecond);
+      limiter.incr(key, (err, result) => (within = err === null && result !== undefined && result.current <= perSecond), RATE_LIMIT_WINDOW_MS, perSecond);
       return within;
     },
     validate: validateCheck,
