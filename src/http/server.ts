@@ -248,22 +248,24 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
 
   const validateCheck = checkValidator();
   const registry = new Registry();
-  const decisions = new Counter({
+  // Counted in plain numbers, one per answer and reason, and handed to prom-client when /metrics is
+  // read: a labelled counter's inc() on every decision was a measurable share of a check.
+  const decisionCounts = new Map<string, { labels: { decision: string; reason: string }; count: number }>();
+  new Counter({
     name: 'gatehouse_decisions_total',
     help: 'Access decisions by answer and reason.',
     labelNames: ['decision', 'reason'],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, count } of decisionCounts.values()) this.inc(labels, count);
+    },
   });
-  // One labelled child per answer and reason, looked up once: labelling on every decision hashed the labels each time.
-  const decisionCounters = new Map<string, ReturnType<typeof decisions.labels>>();
   const countDecision = (answer: CheckAnswer) => {
     const key = `${answer.decision} ${answer.reason}`;
-    let counter = decisionCounters.get(key);
-    if (counter === undefined) {
-      counter = decisions.labels({ decision: answer.decision, reason: answer.reason });
-      decisionCounters.set(key, counter);
-    }
-    counter.inc();
+    const counted = decisionCounts.get(key);
+    if (counted === undefined) decisionCounts.set(key, { labels: { decision: answer.decision, reason: answer.reason }, count: 1 });
+    else counted.count += 1;
   };
   const refusals = new Counter({ name: 'gatehouse_api_refusals_total', help: 'Requests refused, by error code.', labelNames: ['code'], registers: [registry] });
 
