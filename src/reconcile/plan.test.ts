@@ -142,6 +142,20 @@ describe('plan', () => {
     expect(scoped.outcomes.find((o) => o.ref.name === 'alice-2')?.status).toBe('conflict');
   });
 
+  it.each([
+    ['a second Workspace with the same workspace id', aWorkspace({ name: 'acme-2', spec: { workspaceId: 'acme' } }), 'you might have two Workspaces with the same spec.workspaceId: Workspace acme/acme owns it'],
+    ['a second Member with the same email', aMember({ name: 'alice-2', spec: { email: 'alice@acme.example' } }), 'you might have two Members with the same email: Member acme/alice owns it'],
+    ['a Role named like a role of the product profile (its rows belong to the Workspace)', aRole({ name: 'viewer' }), 'already owned in the identity store by Workspace acme/acme; rename the Role'],
+  ])('holds back %s as a conflict, naming who owns the row', (_name, twin, message) => {
+    const owners = [workspace, aMember({ name: 'alice' })];
+    const observed = observedAfter(plan(owners, emptyObservedStore(), AT, options()));
+    const p = plan([...owners, twin], observed, AT, options());
+    const outcome = p.outcomes.find((o) => o.ref.kind === twin.kind && o.ref.name === twin.metadata.name);
+    expect(outcome).toMatchObject({ status: 'conflict', reason: 'Conflict' });
+    expect(outcome?.message).toContain(message);
+    expect(ops(p)).toEqual([]);
+  });
+
   it('reports mass removals with scope all by default, not with scope objects', () => {
     const people = ['a', 'b', 'c', 'd'].map((name) => aMember({ name }));
     const observed = observedAfter(plan([workspace, ...people], emptyObservedStore(), AT, options()));

@@ -294,6 +294,25 @@ export function ownedByAnother(ctx: PlanContext, observed: OwnedRecord, ref: Obj
 }
 
 /**
+ * Holds an object back as a conflict when its row belongs to someone else: another declared object,
+ * one out of this sync's scope, or (`builtin`) the product profile. `message` words the refusal
+ * with the owner's description. Returns whether the object was held.
+ */
+export function heldAsConflict(
+  ctx: PlanContext,
+  ref: ObjectRef,
+  observed: OwnedRecord | undefined,
+  pick: (rows: OwnedRows) => ObjectOutcome['record'],
+  message: (owner: string) => string,
+  builtin = false,
+): boolean {
+  if (observed === undefined || !(builtin || ownedByAnother(ctx, observed, ref))) return false;
+  const owner = observed.source !== undefined ? describeSource(observed.source) : 'the product profile';
+  notWritten(ctx, ref, 'conflict', StateReasons.Conflict, message(owner), pick);
+  return true;
+}
+
+/**
  * The update that brings an observed row to its declared values, if any.
  * Drift: the row's columns no longer match what Gatehouse last wrote.
  */

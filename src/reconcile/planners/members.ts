@@ -14,15 +14,13 @@ import {
   type FieldChange,
   type InvitationRecord,
   type MemberRecord,
-  type SourceRecord,
 } from '../records.js';
 import { StateReasons } from '../reasons.js';
 import type { ActionOp, ObjectOutcome } from '../types.js';
 import {
-  describeSource,
+  heldAsConflict,
   nextChangeOf,
   notWritten,
-  ownedByAnother,
   planInWorkspaces,
   refOfObject,
   releaseRole,
@@ -69,17 +67,9 @@ function planMember(ctx: PlanContext, member: Member, workspaceId: string): void
   const desired = memberRecordOf(member, workspaceId, sourceFor(ctx, member));
   const key = memberKey(workspaceId, desired.emailNormalized);
   const observed = ctx.observed.members.get(key);
-  if (observed !== undefined && ownedByAnother(ctx, observed, ref)) {
-    notWritten(
-      ctx,
-      ref,
-      'conflict',
-      StateReasons.Conflict,
-      `email ${desired.email} in workspace ${workspaceId} is already owned by ${describeSource(observed.source as SourceRecord)}; you might have two Members with the same email: ${describeSource(observed.source as SourceRecord)} owns it`,
-      pick,
-    );
-    return;
-  }
+  const conflict = (owner: string) =>
+    `email ${desired.email} in workspace ${workspaceId} is already owned by ${owner}; you might have two Members with the same email: ${owner} owns it`;
+  if (heldAsConflict(ctx, ref, observed, pick, conflict)) return;
   const lifetimeMs = invitationLifetimeMs(ctx, workspaceId, member);
   const resendRequested = resendRequestedOf(member);
   const common = {

@@ -1,13 +1,10 @@
 // Custom Roles, once their Workspace's row is usable.
 import type { Role } from '../../model/role.js';
 import { roleRecordOf } from '../desired.js';
-import { roleDigest, roleFields, roleKey, type SourceRecord } from '../records.js';
-import { StateReasons } from '../reasons.js';
+import { roleDigest, roleFields, roleKey } from '../records.js';
 import type { ObjectOutcome } from '../types.js';
 import {
-  describeSource,
-  notWritten,
-  ownedByAnother,
+  heldAsConflict,
   planInWorkspaces,
   refOfObject,
   setOutcome,
@@ -28,18 +25,8 @@ function planRole(ctx: PlanContext, role: Role, workspaceId: string): void {
   const desired = roleRecordOf(role, workspaceId, ctx.profile, sourceFor(ctx, role));
   const key = roleKey(workspaceId, desired.roleId);
   const observed = ctx.observed.roles.get(key);
-  if (observed !== undefined && (observed.builtin || ownedByAnother(ctx, observed, ref))) {
-    const owner = observed.source ? describeSource(observed.source as SourceRecord) : 'the product profile';
-    notWritten(
-      ctx,
-      ref,
-      'conflict',
-      StateReasons.Conflict,
-      `role "${desired.roleId}" of workspace ${workspaceId} is already owned in the identity store by ${owner}; rename the Role`,
-      pick,
-    );
-    return;
-  }
+  const conflict = (owner: string) => `role "${desired.roleId}" of workspace ${workspaceId} is already owned in the identity store by ${owner}; rename the Role`;
+  if (heldAsConflict(ctx, ref, observed, pick, conflict, observed?.builtin === true)) return;
   ctx.claimed.roles.add(key);
   let status: ObjectOutcome['status'] = 'in-sync';
   const common = { object: ref, source: desired.source, workspaceId, key: `${workspaceId}/${desired.roleId}` } as const;

@@ -12,16 +12,13 @@ import {
   refKey,
   type FieldChange,
   type RevocationCause,
-  type SourceRecord,
   type SupportGrantRecord,
 } from '../records.js';
-import { StateReasons } from '../reasons.js';
 import type { ActionOp, ObjectOutcome } from '../types.js';
 import {
-  describeSource,
+  heldAsConflict,
   nextChangeOf,
   notWritten,
-  ownedByAnother,
   planInWorkspaces,
   refOfObject,
   setOutcome,
@@ -52,17 +49,8 @@ function planGrant(ctx: PlanContext, grant: SupportGrant, workspaceId: string): 
     notWritten(ctx, ref, 'held', '', 'the SupportGrant\'s start or end cannot be read', pick);
     return;
   }
-  if (observed !== undefined && ownedByAnother(ctx, observed, ref)) {
-    notWritten(
-      ctx,
-      ref,
-      'conflict',
-      StateReasons.Conflict,
-      `support grant "${desired.name}" of workspace ${workspaceId} is already owned by ${describeSource(observed.source as SourceRecord)}: rename it`,
-      pick,
-    );
-    return;
-  }
+  const conflict = (owner: string) => `support grant "${desired.name}" of workspace ${workspaceId} is already owned by ${owner}: rename it`;
+  if (heldAsConflict(ctx, ref, observed, pick, conflict)) return;
   // Revocation is final: once recorded it stays, whatever the spec says later.
   // Switching support access off on the Workspace revokes every grant still
   // in effect or to come, at once.

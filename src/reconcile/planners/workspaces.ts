@@ -3,15 +3,12 @@
 import type { ObjectRef } from '../../model/kinds.js';
 import type { Workspace } from '../../model/workspace.js';
 import { builtinRoleRecords, workspaceRecordOf } from '../desired.js';
-import { roleDigest, roleFields, roleKey, workspaceDigest, workspaceFields, type SourceRecord, type WorkspaceRecord } from '../records.js';
-import { StateReasons } from '../reasons.js';
+import { roleDigest, roleFields, roleKey, workspaceDigest, workspaceFields, type WorkspaceRecord } from '../records.js';
 import type { PlanAction } from '../types.js';
 import {
   compareStrings,
   declaredOfKind,
-  describeSource,
-  notWritten,
-  ownedByAnother,
+  heldAsConflict,
   refOfObject,
   setOutcome,
   sourceFor,
@@ -30,17 +27,9 @@ function planWorkspace(ctx: PlanContext, workspace: Workspace, builtinRoleAction
   const ref = refOfObject(workspace);
   const desired = workspaceRecordOf(workspace, sourceFor(ctx, workspace));
   const observed = ctx.observed.workspaces.get(desired.workspaceId);
-  if (observed !== undefined && ownedByAnother(ctx, observed, ref)) {
-    notWritten(
-      ctx,
-      ref,
-      'conflict',
-      StateReasons.Conflict,
-      `workspace id "${desired.workspaceId}" is already owned in the identity store by ${describeSource(observed.source as SourceRecord)}; you might have two Workspaces with the same spec.workspaceId: ${describeSource(observed.source as SourceRecord)} owns it`,
-      (rows) => rows.workspaces[0],
-    );
-    return;
-  }
+  const conflict = (owner: string) =>
+    `workspace id "${desired.workspaceId}" is already owned in the identity store by ${owner}; you might have two Workspaces with the same spec.workspaceId: ${owner} owns it`;
+  if (heldAsConflict(ctx, ref, observed, (rows) => rows.workspaces[0], conflict)) return;
   ctx.claimed.workspaces.add(desired.workspaceId);
   ctx.availableWorkspaces.set(`${ref.namespace}/${workspace.metadata.name}`, desired.workspaceId);
   let changed = false;
