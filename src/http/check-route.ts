@@ -12,8 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv';
 import { parse as parseJson } from 'secure-json-parse';
-import type { CheckRequest } from './api.js';
-import { ErrorCode } from './api.js';
+import { ErrorCode, type CheckRequest } from './api.js';
 import type { CheckAnswer, DecisionService } from './service.js';
 
 export interface CheckRouteOptions {

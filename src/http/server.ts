@@ -6,7 +6,7 @@ import { hash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
-import { isIPv4, type AddressInfo } from 'node:net';
+import { isIPv4, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -481,6 +481,7 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
 
   let closing = false;
   let lastAuthorization: { header: string | undefined; tokenHash: string | undefined } = { header: undefined, tokenHash: undefined };
+  const rateKeys = new WeakMap<Socket, string | undefined>();
   app.addHook('preClose', (done) => {
     closing = true;
     done();
@@ -502,7 +503,12 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     },
     withinRate: (req) => {
       if (perSecond <= 0) return true;
-      const key = ipv4Key(req.socket.remoteAddress);
+      // A keep-alive connection sends many checks from one address: its key is worked out once.
+      let key = rateKeys.get(req.socket);
+      if (!rateKeys.has(req.socket)) {
+        key = ipv4Key(req.socket.remoteAddress);
+        rateKeys.set(req.socket, key);
+      }
       if (key === undefined) return false;
       let within = false;
       // The plugin's local store answers at once, in this call.
