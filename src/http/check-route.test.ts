@@ -1,15 +1,16 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aMember, aWorkspace } from '../rules/testing/builders.js';
 import { newAjv } from '../model/schema-validator.js';
 import { openStore, type Store } from '../store/store.js';
 import { ManualClock } from '../util/clock.js';
 import { syncAll } from '../../test/support/engine.js';
 import { CheckRequestSchema, ErrorCode, type CheckRequest } from './api.js';
-import { checkRoute, type CheckRouteOptions } from './check-route.js';
+import { answerJson, checkRoute, type CheckRouteOptions } from './check-route.js';
+import { DECISION_REASONS } from './decide.js';
 import { FactsCache } from './facts.js';
-import { DecisionService } from './service.js';
+import { DecisionService, type CheckAnswer } from './service.js';
 
 const T0 = '2026-06-01T00:00:00.000Z';
 let store: Store;
@@ -90,4 +91,18 @@ it('refuses a body it took that is not JSON, or not a check, with a code', async
   expect([malformed.status, JSON.parse(malformed.body).error.code]).toEqual([400, 'malformed-json']);
   expect([invalid.status, JSON.parse(invalid.body).error.code]).toEqual([400, 'invalid-request']);
   expect(refusals).toEqual([ErrorCode.MalformedJson, ErrorCode.InvalidRequest]);
+});
+
+describe('answerJson', () => {
+  const validUntil = '2026-06-01T00:00:01.000Z';
+  it.each(DECISION_REASONS.flatMap((reason) => (['allow', 'deny'] as const).map((decision) => ({ decision, reason, validUntil }))))(
+    'writes $decision / $reason as JSON.stringify does',
+    (answer) => {
+      expect(answerJson(answer)).toBe(JSON.stringify(answer));
+    },
+  );
+  it.each(['support-1', 'grant "quoted" \\ name', 'grant-é'])('writes an answer naming grant %j as JSON.stringify does', (grant) => {
+    const answer: CheckAnswer = { decision: 'allow', reason: 'support-grant-allows', validUntil, grant };
+    expect(answerJson(answer)).toBe(JSON.stringify(answer));
+  });
 });

@@ -42,7 +42,7 @@ import {
   type PendingInvitationsResponse,
 } from './api.js';
 import { checkRoute } from './check-route.js';
-import { decideLogin } from './decide.js';
+import { decideLogin, type DecisionReason } from './decide.js';
 import { SamlError, serviceProviderMetadata, verifySamlResponse, type WorkspaceSaml } from './saml.js';
 import type { TokenFacts } from './facts.js';
 import type { CheckAnswer, DecisionService } from './service.js';
@@ -250,7 +250,10 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
   const registry = new Registry();
   // Counted in plain numbers, one per answer and reason, and handed to prom-client when /metrics is
   // read: a labelled counter's inc() on every decision was a measurable share of a check.
-  const decisionCounts = new Map<string, { labels: { decision: string; reason: string }; count: number }>();
+  const decisionCounts = new Map<CheckAnswer['decision'], Map<DecisionReason, number>>([
+    ['allow', new Map()],
+    ['deny', new Map()],
+  ]);
   new Counter({
     name: 'gatehouse_decisions_total',
     help: 'Access decisions by answer and reason.',
@@ -258,14 +261,12 @@ export async function buildDecisionServer(options: DecisionServerOptions): Promi
     registers: [registry],
     collect() {
       this.reset();
-      for (const { labels, count } of decisionCounts.values()) this.inc(labels, count);
+      for (const [decision, byReason] of decisionCounts) for (const [reason, count] of byReason) this.inc({ decision, reason }, count);
     },
   });
   const countDecision = (answer: CheckAnswer) => {
-    const key = `${answer.decision} ${answer.reason}`;
-    const counted = decisionCounts.get(key);
-    if (counted === undefined) decisionCounts.set(key, { labels: { decision: answer.decision, reason: answer.reason }, count: 1 });
-    else counted.count += 1;
+    const byReason = decisionCounts.get(answer.decision) as Map<DecisionReason, number>;
+    byReason.set(answer.reason, (byReason.get(answer.reason) ?? 0) + 1);
   };
   const refusals = new Counter({ name: 'gatehouse_api_refusals_total', help: 'Requests refused, by error code.', labelNames: ['code'], registers: [registry] });
 

@@ -93,13 +93,25 @@ interface Usage {
   writtenAt: number | undefined;
 }
 
-interface UsageRow {
-  key: string;
-  count: number;
-  first: number;
-  last: number;
-  writtenAt: number | undefined;
+interface UsageRow extends Usage {
+  workspaceId: string;
+  email: string;
+  permission: string;
 }
+
+/**
+ * Held pairs by workspace, then member, then permission. Nested maps, not one map keyed by the
+ * three joined: each lookup reuses the hash V8 already keeps on strings the decision looked up, where
+ * a joined key is a new string to build and hash on every allowed decision.
+ */
+type HeldPairs = Map<string, Map<string, Map<string, Usage>>>;
+
+/** In the table's primary-key order (workspace, email, permission), so each write touches neighbouring pages. */
+function byPrimaryKey(a: UsageRow, b: UsageRow): number {
+  return compare(a.workspaceId, b.workspaceId) || compare(a.email, b.email) || compare(a.permission, b.permission);
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export interface UsageRecorderOptions {
   /** Schedules the flushes and dates the writes; tests pass a ManualClock and move it. */
@@ -109,10 +121,10 @@ export interface UsageRecorderOptions {
   maxPending?: number;
 }
 
-const keyOf = (workspaceId: string, email: string, permission: string) => `${workspaceId}\u0000${email}\u0000${permission}`;
-
 export class UsageRecorder {
-  #held = new Map<string, Usage>();
+  #held: HeldPairs = new Map();
+  /** Pairs held (counted, or written and remembered until their refresh is due). */
+  #size = 0;
   /** Held pairs with a count not yet written. */
   #unwritten = 0;
   #flushing: Promise<void> = Promise.resolve();
@@ -153,12 +165,13 @@ export class UsageRecorder {
   }
 
   record(workspaceId: string, email: string, permission: string, at: number): void {
-    const key = keyOf(workspaceId, email, permission);
-    const usage = this.#held.get(key);
+    const byPermission = this.#permissionsOf(workspaceId, email);
+    const usage = byPermission.get(permission);
     if (usage === undefined) {
-      this.#held.set(key, { count: 1, first: at, last: at, writtenAt: undefined });
+      byPermission.set(permission, { count: 1, first: at, last: at, writtenAt: undefined });
+      this.#size += 1;
       this.#unwritten += 1;
-      if (this.#held.size === this.#maxPending) void this.flush().catch(() => {});
+      if (this.#size === this.#maxPending) void this.flush().catch(() => {});
       return;
     }
     if (usage.count === 0) {
@@ -167,6 +180,29 @@ export class UsageRecorder {
     }
     usage.count += 1;
     if (at > usage.last) usage.last = at;
+  }
+
+  #permissionsOf(workspaceId: string, email: string): Map<string, Usage> {
+    let byEmail = this.#held.get(workspaceId);
+    if (byEmail === undefined) {
+      byEmail = new Map();
+      this.#held.set(workspaceId, byEmail);
+    }
+    let byPermission = byEmail.get(email);
+    if (byPermission === undefined) {
+      byPermission = new Map();
+      byEmail.set(email, byPermission);
+    }
+    return byPermission;
+  }
+
+  #forget(row: Pick<UsageRow, 'workspaceId' | 'email' | 'permission'>): void {
+    const byEmail = this.#held.get(row.workspaceId);
+    const byPermission = byEmail?.get(row.email);
+    if (byEmail === undefined || byPermission === undefined || !byPermission.delete(row.permission)) return;
+    this.#size -= 1;
+    if (byPermission.size === 0) byEmail.delete(row.email);
+    if (byEmail.size === 0) this.#held.delete(row.workspaceId);
   }
 
   /** Resolves when every flush started so far has ended (without starting one). */
@@ -188,29 +224,35 @@ export class UsageRecorder {
   /** Takes the counts to write now out of the held pairs, and forgets pairs idle for a refresh interval. */
   #take(which: 'due' | 'all', now: number): UsageRow[] {
     const batch: UsageRow[] = [];
-    for (const [key, usage] of this.#held) {
-      const stale = usage.writtenAt === undefined || now - usage.writtenAt >= this.#refreshMs;
-      if (usage.count === 0) {
-        if (stale || which === 'all') this.#held.delete(key);
-        continue;
+    const idle: UsageRow[] = [];
+    for (const [workspaceId, byEmail] of this.#held) {
+      for (const [email, byPermission] of byEmail) {
+        for (const [permission, usage] of byPermission) {
+          const stale = usage.writtenAt === undefined || now - usage.writtenAt >= this.#refreshMs;
+          if (usage.count === 0) {
+            if (stale || which === 'all') idle.push({ workspaceId, email, permission, ...usage });
+            continue;
+          }
+          if (!stale && which === 'due') continue;
+          batch.push({ workspaceId, email, permission, ...usage });
+          usage.count = 0;
+          usage.writtenAt = now;
+          this.#unwritten -= 1;
+        }
       }
-      if (!stale && which === 'due') continue;
-      batch.push({ key, count: usage.count, first: usage.first, last: usage.last, writtenAt: usage.writtenAt });
-      usage.count = 0;
-      usage.writtenAt = now;
-      this.#unwritten -= 1;
     }
-    // In key order (workspace, email, permission: the table's primary key), so each small write
-    // touches a few neighbouring pages instead of scattering over the table: a fraction of the I/O.
-    return batch.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const row of idle) this.#forget(row);
+    return batch.sort(byPrimaryKey);
   }
 
   /** Puts counts a failed write could not store back, due at the next flush. */
   #restore(rows: readonly UsageRow[]): void {
     for (const row of rows) {
-      const usage = this.#held.get(row.key);
+      const byPermission = this.#permissionsOf(row.workspaceId, row.email);
+      const usage = byPermission.get(row.permission);
       if (usage === undefined) {
-        this.#held.set(row.key, { count: row.count, first: row.first, last: row.last, writtenAt: row.writtenAt });
+        byPermission.set(row.permission, { count: row.count, first: row.first, last: row.last, writtenAt: row.writtenAt });
+        this.#size += 1;
         this.#unwritten += 1;
         continue;
       }
@@ -228,17 +270,14 @@ export class UsageRecorder {
     try {
       for (const size = this.#writer.rowsPerWrite; written < batch.length; written += size) {
         await this.#writer.write(
-          batch.slice(written, written + size).map((row) => {
-            const [workspace_id = '', email_normalized = '', permission_id = ''] = row.key.split('\u0000');
-            return {
-              workspace_id,
-              email_normalized,
-              permission_id,
-              allowed_count: row.count,
-              first_allowed_at: new Date(row.first).toISOString(),
-              last_allowed_at: new Date(row.last).toISOString(),
-            };
-          }),
+          batch.slice(written, written + size).map((row) => ({
+            workspace_id: row.workspaceId,
+            email_normalized: row.email,
+            permission_id: row.permission,
+            allowed_count: row.count,
+            first_allowed_at: new Date(row.first).toISOString(),
+            last_allowed_at: new Date(row.last).toISOString(),
+          })),
         );
       }
     } catch (err) {
@@ -246,7 +285,7 @@ export class UsageRecorder {
       throw err;
     }
     // Everything written and not used again meanwhile is forgotten: memory back under the bound.
-    if (which === 'all') for (const row of batch) if (this.#held.get(row.key)?.count === 0) this.#held.delete(row.key);
+    if (which === 'all') for (const row of batch) if (this.#held.get(row.workspaceId)?.get(row.email)?.get(row.permission)?.count === 0) this.#forget(row);
   }
 
   /** Stops the schedule and writes every count still held. */
