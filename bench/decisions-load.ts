@@ -104,8 +104,33 @@ class Connections {
   }
 }
 
+const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
+const CONTENT_LENGTH = [Buffer.from('\r\ncontent-length:', 'latin1'), Buffer.from('\r\nContent-Length:', 'latin1')];
+
+/** The body length an answer's head declares (its headers end at `headerEnd`); 0 when it declares none. */
+function contentLength(data: Buffer, headerEnd: number): number {
+  for (const name of CONTENT_LENGTH) {
+    const at = data.indexOf(name);
+    if (at < 0 || at >= headerEnd) continue;
+    let length = 0;
+    for (let i = at + name.length; i < headerEnd; i++) {
+      const c = data[i] as number;
+      if (c >= 48 && c <= 57) length = length * 10 + (c - 48);
+      else if (c !== 32 || length > 0) break;
+    }
+    return length;
+  }
+  return 0;
+}
+
+/**
+ * One keep-alive connection with at most one request in flight. Answers are read as bytes (the
+ * status from the status line, the length from Content-Length), never decoded to text: the
+ * generator's own work and garbage per answer stay small, so its pauses do not show up as the
+ * server's latency.
+ */
 class Conn {
-  #buffer = '';
+  #unread: Buffer | undefined;
   #done: ((status: number) => void) | undefined;
 
   private constructor(
@@ -113,8 +138,7 @@ class Conn {
     private readonly onIdle: () => void,
   ) {
     socket.setNoDelay(true);
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => this.#read(chunk));
+    socket.on('data', (chunk: Buffer) => this.#read(chunk));
     socket.on('error', () => this.#fail());
     socket.on('close', () => this.#fail());
   }
@@ -131,15 +155,17 @@ class Conn {
     this.socket.write(request);
   }
 
-  #read(chunk: string): void {
-    this.#buffer += chunk;
-    const headerEnd = this.#buffer.indexOf('\r\n\r\n');
-    if (headerEnd < 0) return;
-    const length = /\r\ncontent-length: *(\d+)/i.exec(this.#buffer.slice(0, headerEnd));
-    const total = headerEnd + 4 + Number(length?.[1] ?? 0);
-    if (this.#buffer.length < total) return;
-    const status = Number(this.#buffer.slice(9, 12));
-    this.#buffer = this.#buffer.slice(total);
+  #read(chunk: Buffer): void {
+    const data = this.#unread === undefined ? chunk : Buffer.concat([this.#unread, chunk]);
+    const headerEnd = data.indexOf(HEADER_END);
+    const total = headerEnd < 0 ? Infinity : headerEnd + 4 + contentLength(data, headerEnd);
+    if (data.length < total) {
+      this.#unread = data;
+      return;
+    }
+    // "HTTP/1.1 200 ": the status is bytes 9 to 11.
+    const status = ((data[9] as number) - 48) * 100 + ((data[10] as number) - 48) * 10 + ((data[11] as number) - 48);
+    this.#unread = data.length > total ? data.subarray(total) : undefined;
     const done = this.#done;
     this.#done = undefined;
     done?.(status);
