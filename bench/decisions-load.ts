@@ -69,7 +69,9 @@ const PAYLOADS = checkBodies(20_000);
 class Connections {
   readonly #idle: Conn[] = [];
   readonly #all: Conn[] = [];
-  readonly #waiting: Array<{ request: Buffer; done: (status: number) => void }> = [];
+  /** Requests due while every connection was busy, oldest first from #firstWaiting (a queue, not shift(): it can hold a whole backlog). */
+  #waiting: Array<{ request: Buffer; done: (status: number) => void }> = [];
+  #firstWaiting = 0;
 
   private constructor() {}
 
@@ -94,9 +96,17 @@ class Connections {
   }
 
   #next(conn: Conn): void {
-    const queued = this.#waiting.shift();
-    if (queued === undefined) this.#idle.push(conn);
-    else conn.send(queued.request, queued.done);
+    const queued = this.#waiting[this.#firstWaiting];
+    if (queued === undefined) {
+      this.#idle.push(conn);
+      return;
+    }
+    this.#firstWaiting += 1;
+    if (this.#firstWaiting === this.#waiting.length) {
+      this.#waiting = [];
+      this.#firstWaiting = 0;
+    }
+    conn.send(queued.request, queued.done);
   }
 
   close(): void {
