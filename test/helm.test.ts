@@ -35,7 +35,7 @@ const NAMESPACE = 'gatehouse-test';
 
 /** The flags of `gatehouse run` the chart may use (the operator's command line). */
 const RUN_FLAGS = new Set([
-  '--store', '--namespace', '--workers', '--leader-elect', '--no-leader-elect', '--lease-namespace', '--probe-listen',
+  '--store', '--namespace', '--workers', '--heap-growth', '--leader-elect', '--no-leader-elect', '--lease-namespace', '--probe-listen',
   '--metrics-listen', '--webhook-listen', '--webhook-cert-dir', '--webhook-self-signed', '--webhook-secret',
   '--webhook-service', '--webhook-config-name', '--webhook-client-ca', '--no-webhook', '--log-level',
 ]);
@@ -104,7 +104,7 @@ describe.skipIf(helm === undefined)(title, () => {
       expect(list[0]).toBe('run');
       const unknown = flagNames(rendered).filter((f) => !RUN_FLAGS.has(f));
       expect(unknown, `flags gatehouse run does not have: ${unknown.join(', ')}`).toEqual([]);
-      for (const flag of ['--store', '--workers', '--leader-elect', '--lease-namespace', '--probe-listen', '--metrics-listen', '--webhook-listen', '--log-level']) {
+      for (const flag of ['--store', '--workers', '--heap-growth', '--leader-elect', '--lease-namespace', '--probe-listen', '--metrics-listen', '--webhook-listen', '--log-level']) {
         expect(flagNames(rendered), flag).toContain(flag);
       }
       expect(list).toContain(`--lease-namespace=${NAMESPACE}`);

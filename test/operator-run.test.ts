@@ -23,6 +23,7 @@ describe('gatehouse run', () => {
 
   it.each([
     [['--workers', '0'], '--workers'],
+    [['--heap-growth', '2.5'], '--heap-growth'],
     [['--resync-period', 'soon'], '--resync-period'],
     [['--probe-listen', 'nowhere'], '--probe-listen'],
     [['--log-level', 'loud'], '--log-level'],

@@ -6,6 +6,7 @@ export function runOptions(overrides: Partial<RunOptions> = {}): RunOptions {
   return {
     namespace: [],
     workers: '4',
+    heapGrowth: '25',
     resyncPeriod: '600s',
     storePollInterval: '3s',
     leaderElect: true,

@@ -21,12 +21,14 @@ import { decisionApiSettings } from './serve.js';
 import { AUDIT_KEY_FILE_ENV } from '../../store/audit-key.js';
 import { auditKeysOption } from './plan.js';
 import { StorePreparer } from '../../store/readiness.js';
+import { applyHeapGrowth, DEFAULT_HEAP_GROWTH_PERCENT, parseHeapGrowth } from '../heap-growth.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
   namespace: string[];
   store?: string;
   workers: string;
+  heapGrowth: string;
   resyncPeriod: string;
   storePollInterval: string;
   leaderElect: boolean;
@@ -65,6 +67,7 @@ export function register(program: Command): void {
     .option('--namespace <ns>', 'namespace to watch; repeat or separate with commas; default: all namespaces', collect, [])
     .option('--store <dsn>', 'identity store: postgres://USER@HOST:PORT/DB, sqlite:PATH or a file path (default $GATEHOUSE_STORE, else .gatehouse/gatehouse.db)')
     .option('--workers <n>', 'objects reconciled in parallel', String(DEFAULT_WORKERS))
+    .option('--heap-growth <percent>', 'how far the heap may grow above its live data before a full garbage collection; lower: less memory, more CPU; 0: left to V8 (several times the live data)', String(DEFAULT_HEAP_GROWTH_PERCENT))
     .option('--resync-period <duration>', 'how often every object is reconciled again to correct drift', seconds(DEFAULT_RESYNC_PERIOD_MS))
     .option('--store-poll-interval <duration>', 'how often the store is read for changes the application made (invitations accepted, logins)', seconds(DEFAULT_STORE_POLL_MS))
     .option('--leader-elect', 'elect a leader through a Lease so only one replica reconciles (default)', true)
@@ -83,7 +86,10 @@ export function register(program: Command): void {
     .option('--decisions-tls-key <file>', 'PEM private key of --decisions-tls-cert')
     .option('--decisions-rate-limit <n>', 'decision API requests per second per client address; 0: no limit', String(DEFAULT_RATE_LIMIT_PER_SECOND));
   registerWebhookFlags(command).action(async (_options: RunOptions, self: Command) => {
-    await runOperatorCommand(self.optsWithGlobals<RunOptions>());
+    const options = self.optsWithGlobals<RunOptions>();
+    // Set for this process only when it is the operator's own (not in callers of runOperatorCommand).
+    applyHeapGrowth(parseHeapGrowth(options.heapGrowth));
+    await runOperatorCommand(options);
   });
 }
 
