@@ -187,6 +187,11 @@ export const ErrorResponseSchema = Type.Object(
 );
 export type ErrorResponse = Static<typeof ErrorResponseSchema>;
 
+/** A refusal's body, the one shape every endpoint answers errors with. */
+export function errorResponse(code: ErrorCode, message: string): ErrorResponse {
+  return { error: { code, message } };
+}
+
 interface Operation {
   method: 'get' | 'post';
   path: string;

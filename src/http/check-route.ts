@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv';
 import { parse as parseJson } from 'secure-json-parse';
-import { ErrorCode, type CheckRequest } from './api.js';
+import { ErrorCode, errorResponse, type CheckRequest } from './api.js';
 import type { CheckAnswer, DecisionService } from './service.js';
 
 export interface CheckRouteOptions {
@@ -55,7 +55,7 @@ function reply(res: ServerResponse, status: number, body: string): void {
 export function checkRoute(options: CheckRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const refuse = (res: ServerResponse, status: number, code: ErrorCode, message: string) => {
     options.onRefusal(code);
-    reply(res, status, JSON.stringify({ error: { code, message } }));
+    reply(res, status, JSON.stringify(errorResponse(code, message)));
   };
   const answered = (res: ServerResponse, answer: CheckAnswer) => {
     options.onAnswer(answer);

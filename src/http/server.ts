@@ -24,6 +24,7 @@ import {
   CheckRequestSchema,
   CheckResponseSchema,
   ErrorCode,
+  errorResponse,
   LoginRequestSchema,
   MembersParamsSchema,
   MembersQuerySchema,
@@ -122,7 +123,7 @@ const INVITATION_STATUS: Record<InvitationErrorCode, [number, ErrorCode]> = {
 };
 
 function send(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').send({ error: { code, message } });
+  return reply.code(status).header('cache-control', 'no-store').send(errorResponse(code, message));
 }
 
 /** The first validation problem, naming the field and what to do. */
