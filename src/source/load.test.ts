@@ -294,3 +294,37 @@ describe('loadSources stays inside the folders given and refuses huge files', ()
     expect(result.problems[0]?.message).toMatch(/more than the 1024 a source file may be; split it/);
   });
 });
+
+describe('loadSources reads files ahead of parsing and keeps file order', () => {
+  let base: string;
+  const FILES = 20;
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'gatehouse-load-order-'));
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['the first', [0]],
+    ['one in the middle and the last', [9, FILES - 1]],
+    ['several in a row, past the files read ahead', [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]],
+  ])('objects and problems come in file order when %s file is refused', async (name, refused) => {
+    const dir = join(base, name.replace(/\W+/g, '-'));
+    await mkdir(dir);
+    for (let i = 0; i < FILES; i += 1) {
+      const id = `m${String(i).padStart(2, '0')}`;
+      // A refused file is over the size limit (odd) or broken YAML (even).
+      const text = !refused.includes(i) ? member(id) : i % 2 === 1 ? `${member(id)}\n# ${'x'.repeat(2048)}\n` : `${member(id)}  bad: [\n`;
+      await writeFile(join(dir, `${id}.yaml`), text);
+    }
+    const result = await loadSources([dir], { maxFileBytes: 1024 });
+    const expected = [...Array(FILES).keys()].filter((i) => !refused.includes(i)).map((i) => `m${String(i).padStart(2, '0')}`);
+    expect(result.objects.map((o) => o.object.metadata.name)).toEqual(expected);
+    expect(result.objects.map((o) => o.file)).toEqual(expected.map((id) => join(dir, `${id}.yaml`)));
+    expect(result.problems.map((p) => [p.file, p.code])).toEqual(
+      refused.map((i) => [join(dir, `m${String(i).padStart(2, '0')}.yaml`), i % 2 === 1 ? 'UnreadableFile' : 'YamlSyntax']),
+    );
+    expect(result.files).toHaveLength(FILES);
+  });
+});

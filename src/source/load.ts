@@ -115,33 +115,32 @@ export async function loadSources(paths: readonly string[], options: LoadOptions
       result.problems.push(problem);
       continue;
     }
-    for (const file of found) {
-      const real = await realpath(file).catch(() => file);
-      if (seen.has(real)) continue;
+    // Asked all at once: one file system round trip each would leave the thread idle in between.
+    const reals = await Promise.all(found.map((file) => realpath(file).catch(() => file)));
+    found.forEach((file, i) => {
+      const real = reals[i] as string;
+      if (seen.has(real)) return;
       seen.add(real);
       result.files.push(file);
-    }
+    });
     if (found.length === 0) {
       result.problems.push({ code: 'NoSourceFiles', file: path, line: 0, column: 0, message: `no *.yaml or *.yml files under ${path}` });
     }
   }
-  for (const file of result.files) {
-    let text: string;
-    try {
-      const size = (await stat(file)).size;
-      if (size > maxBytes) {
-        result.problems.push({
-          code: 'UnreadableFile',
-          file,
-          line: 0,
-          column: 0,
-          message: `${file} is ${size} bytes, more than the ${maxBytes} a source file may be; split it into smaller files`,
-        });
-        continue;
-      }
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      result.problems.push({ code: 'UnreadableFile', file, line: 0, column: 0, message: `cannot read ${file}: ${errorMessage(err)}` });
+  // The next files are read while one is parsed, so the thread does not wait on the disk
+  // between files; results are taken in file order.
+  const reads: Array<Promise<string | LoadProblem> | undefined> = [];
+  const readAhead = (i: number) => {
+    const file = result.files[i];
+    if (file !== undefined) reads[i] = readSourceFile(file, maxBytes);
+  };
+  for (let i = 0; i < READ_AHEAD; i += 1) readAhead(i);
+  for (const [i, file] of result.files.entries()) {
+    const text = await (reads[i] as Promise<string | LoadProblem>);
+    reads[i] = undefined;
+    readAhead(i + READ_AHEAD);
+    if (typeof text !== 'string') {
+      result.problems.push(text);
       continue;
     }
     const parsed = parseSource(file, text);
@@ -150,6 +149,28 @@ export async function loadSources(paths: readonly string[], options: LoadOptions
     result.ignoredDocuments += parsed.ignoredDocuments;
   }
   return result;
+}
+
+/** How many files are being read ahead of the one being parsed. */
+const READ_AHEAD = 8;
+
+/** A file's text, or why it cannot be read (never rejects). */
+async function readSourceFile(file: string, maxBytes: number): Promise<string | LoadProblem> {
+  try {
+    const size = (await stat(file)).size;
+    if (size > maxBytes) {
+      return {
+        code: 'UnreadableFile',
+        file,
+        line: 0,
+        column: 0,
+        message: `${file} is ${size} bytes, more than the ${maxBytes} a source file may be; split it into smaller files`,
+      };
+    }
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    return { code: 'UnreadableFile', file, line: 0, column: 0, message: `cannot read ${file}: ${errorMessage(err)}` };
+  }
 }
 
 interface WalkContext {
