@@ -27,6 +27,7 @@ import {
   readOptionalTime,
   readTime,
 } from './convert.js';
+import type { StoreDialect } from './migrations.js';
 import type { Database, MemberRow, RoleRow, SupportGrantRow, WorkspaceRow } from './schema.js';
 
 /** Which rows to read: all of them, or those a scoped sync touches. */
@@ -256,8 +257,31 @@ function groupByNamespace(refs: readonly ObjectRef[]): Map<string, ObjectRef[]> 
   return out;
 }
 
-/** Reads the rows a plan needs. */
-export async function loadObserved(db: Kysely<Database>, selection: ObservedSelection): Promise<ObservedStore> {
+/** Member rows handed on at a time when they stream. */
+const MEMBER_CHUNK_ROWS = 1000;
+
+/**
+ * Hands each row of a query to `each`. SQLite streams them, so a row is garbage as
+ * soon as its record is made instead of every row living at once (a full sync reads
+ * every member); PostgreSQL reads them in one go (streaming there needs a cursor).
+ */
+async function forEachRow<R>(
+  query: { stream(chunkSize?: number): AsyncIterableIterator<R>; execute(): Promise<R[]> },
+  dialect: StoreDialect | undefined,
+  each: (row: R) => void,
+): Promise<void> {
+  if (dialect !== 'sqlite') {
+    for (const row of await query.execute()) each(row);
+    return;
+  }
+  for await (const row of query.stream(MEMBER_CHUNK_ROWS)) each(row);
+}
+
+/**
+ * Reads the rows a plan needs. `dialect`: the store's, when known (SQLite streams
+ * the member rows); without it every row is read at once, which works with both.
+ */
+export async function loadObserved(db: Kysely<Database>, selection: ObservedSelection, dialect?: StoreDialect): Promise<ObservedStore> {
   const observed: ObservedStore = {
     complete: selection.type === 'all',
     permissions: await loadPermissions(db),
@@ -272,8 +296,11 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
     for (const row of rows) observed.workspaces.set(row.workspace_id, workspaceRecordFromRow(row));
   };
   const roleRows: RoleRow[] = [];
+  const addMember = (row: MemberJoinRow) => {
+    observed.members.set(memberKey(row.workspace_id, row.email_normalized), memberRecordFromRow(row));
+  };
   const addMembers = (rows: MemberJoinRow[]) => {
-    for (const row of rows) observed.members.set(memberKey(row.workspace_id, row.email_normalized), memberRecordFromRow(row));
+    for (const row of rows) addMember(row);
   };
   const addGrants = (rows: SupportGrantRow[]) => {
     for (const row of rows) observed.grants.set(grantKey(row.workspace_id, row.name), grantRecordFromRow(row));
@@ -282,7 +309,7 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
   if (selection.type === 'all') {
     addWorkspaces(await db.selectFrom('workspaces').selectAll().execute());
     roleRows.push(...(await db.selectFrom('roles').selectAll().execute()));
-    addMembers((await memberSelect(db).execute()) as MemberJoinRow[]);
+    await forEachRow(memberSelect(db), dialect, (row) => addMember(row as MemberJoinRow));
     addGrants(await db.selectFrom('support_grants').selectAll().execute());
   } else {
     const sourcesByNamespace = groupByNamespace(selection.sources);

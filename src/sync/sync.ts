@@ -292,7 +292,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
     const selection: ObservedSelection =
       scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared, options.removalGuard !== undefined || needsCounts(scope.refs));
-    const observed = await loadObserved(trx, selection);
+    const observed = await loadObserved(trx, selection, store.dialect);
     // The rules run against what the store holds, inside the transaction that writes.
     const recorded = recordedStateOf(observed);
     const rules: RuleResult =
