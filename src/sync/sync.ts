@@ -55,6 +55,12 @@ export interface SyncOptions {
    */
   refuseOnRuleErrors?: boolean;
   /**
+   * Work out each in-scope object's state and next change (`states`,
+   * `nextChangeAtByRef`: the operator's status). Default true; the CLI, which
+   * prints the plan, says false and gets both empty.
+   */
+  objectStates?: boolean;
+  /**
    * The elected operator's term: the transaction aborts (FencedError) when a
    * newer leader has written, so a deposed leader cannot write after it.
    */
@@ -68,9 +74,9 @@ export interface SyncResult {
   violations: Violation[];
   /** Earliest instant something in scope changes by itself (an expiry, a start). */
   nextChangeAt?: Date;
-  /** The same per object in scope that changes by itself (refKey `Kind/namespace/name`), from the plan. */
+  /** The same per object in scope that changes by itself (refKey `Kind/namespace/name`), from the plan; empty without `objectStates`. */
   nextChangeAtByRef: Map<string, Date>;
-  /** One per object in scope (declared, or removed by this sync). */
+  /** One per object in scope (declared, or removed by this sync); empty without `objectStates`. */
   states: ObjectState[];
   /** Counts of what was written, when applied. */
   written?: ApplyResult;
@@ -287,6 +293,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
   // Indexed once per sync, for the sync and the planner alike.
   const declared = declaredObjects(desired);
   const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
+  const wantStates = options.objectStates !== false;
 
   const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
     if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
@@ -337,7 +344,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     if (!options.dryRun && plan.actions.length > 0) {
       written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.actorOf !== undefined ? { actorOf: options.actorOf } : {}), ...(store.auditKeys !== undefined ? { auditKeys: store.auditKeys } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     }
-    const counts = await countsFor(trx, plan.outcomes, profile);
+    const counts = wantStates ? await countsFor(trx, plan.outcomes, profile) : undefined;
     return { plan, counts, written, rules };
   };
   const { plan, counts, written, rules } = options.dryRun ? await store.read(work) : await store.write(work);
@@ -346,12 +353,14 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
   const states: ObjectState[] = [];
   const violations: Violation[] = [];
   const nextChangeAtByRef = new Map<string, Date>();
-  for (const outcome of plan.outcomes) {
-    const key = refKey(outcome.ref);
-    if (requested !== undefined && !requested.has(key)) continue;
-    const list = rules.violations.get(key) ?? [];
-    states.push(objectStateOf(outcome, list, plan.at, counts));
-    if (outcome.nextChangeAt !== undefined) nextChangeAtByRef.set(key, new Date(outcome.nextChangeAt));
+  if (counts !== undefined) {
+    for (const outcome of plan.outcomes) {
+      const key = refKey(outcome.ref);
+      if (requested !== undefined && !requested.has(key)) continue;
+      const list = rules.violations.get(key) ?? [];
+      states.push(objectStateOf(outcome, list, plan.at, counts));
+      if (outcome.nextChangeAt !== undefined) nextChangeAtByRef.set(key, new Date(outcome.nextChangeAt));
+    }
   }
   for (const [key, list] of rules.violations) {
     if (requested === undefined || requested.has(key)) violations.push(...list);

@@ -48,6 +48,8 @@ export function register(program: Command): void {
           profile: declaration.profile,
           files: declaration.files,
           refuseOnRuleErrors: true,
+          // Printed is the plan: no object's status is worked out.
+          objectStates: false,
           removalGuard: { maxShare: DEFAULT_MAX_REMOVAL_SHARE, allow: options.allowMassRemoval === true },
           onProgress: (done, total) => {
             if (!showProgress || total < PROGRESS_THRESHOLD) return;

@@ -88,6 +88,8 @@ export async function runImport(options: ImportOptions, write: (text: string) =>
         profile,
         dryRun,
         files,
+        // Import reads the plan and the violations only, no object's status.
+        objectStates: false,
       });
     const check = await sync(true);
     const errors = check.violations.filter((v) => v.severity === 'error');

@@ -171,6 +171,8 @@ export function register(program: Command): void {
           dryRun: true,
           files: declaration.files,
           refuseOnRuleErrors: true,
+          // Printed is the plan: no object's status is worked out.
+          objectStates: false,
         });
         printWarnings(result.violations, declaration);
         process.stdout.write(
