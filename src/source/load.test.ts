@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSources, parseSource, type SourceObject } from './load.js';
+import { loadSources, parseFiles, parseFilesWithWorker, parseSource, WORKER_MIN_FILES, type LoadProblem, type ParsedSource, type SourceObject } from './load.js';
 
 const member = (name: string, extra = '') => `apiVersion: gatehouse.dev/v1alpha1
 kind: Member
@@ -326,5 +326,71 @@ describe('loadSources reads files ahead of parsing and keeps file order', () => 
       refused.map((i) => [join(dir, `m${String(i).padStart(2, '0')}.yaml`), i % 2 === 1 ? 'UnreadableFile' : 'YamlSyntax']),
     );
     expect(result.files).toHaveLength(FILES);
+  });
+});
+
+describe('a worker thread parses files alongside the main one', () => {
+  let base: string;
+  let files: string[];
+  const MAX_BYTES = 2048;
+  // Files of every way: fast, declined (slow), broken, refused, empty, other tools', values that
+  // only a faithful copy between threads keeps (NaN, -0, infinities, a __proto__ key).
+  const kinds = [
+    (i: number) => member(`m${i}`),
+    (i: number) => member(`m${i}`, '  displayName: yes\n'),
+    (i: number) => `${member(`m${i}`)}---\nkind: [unclosed\n`,
+    (i: number) => `${member(`m${i}`)}\n# ${'x'.repeat(MAX_BYTES)}\n`,
+    () => '',
+    (i: number) => `\ufeffapiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n---\n${member(`m${i}`, '  a: .nan\n  b: -0\n  c: -.inf\n  __proto__: {admin: true}\n')}`,
+    (i: number) => `apiVersion: v1\nkind: MemberList\nitems:\n- ${member(`m${i}`).replaceAll('\n', '\n  ').trimEnd()}\n`,
+  ];
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'gatehouse-load-worker-'));
+    files = [];
+    for (let i = 0; i < WORKER_MIN_FILES + 5; i += 1) {
+      const file = join(base, `f${String(i).padStart(3, '0')}.yaml`);
+      await writeFile(file, (kinds[i % kinds.length] as (i: number) => string)(i));
+      files.push(file);
+    }
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  const FIELDS = ['', 'metadata.name', 'spec.email', 'spec.displayName', 'items[0].spec'];
+  const observable = (parsed: ParsedSource | LoadProblem) =>
+    'objects' in parsed
+      ? { ...parsed, objects: parsed.objects.map((o) => ({ object: o.object, file: o.file, positions: FIELDS.map((f) => o.position(f)) })) }
+      : parsed;
+  const collect = async (parsed: AsyncIterable<ParsedSource | LoadProblem>) => {
+    const out = [];
+    for await (const file of parsed) out.push(observable(file));
+    return out;
+  };
+
+  it.each([
+    ['the worker alone', { mainThreadParses: false }, 'all'],
+    ['both threads', {}, 'any'],
+    ['a worker that fails to start, leaving every file to the main thread', { worker: new URL('./no-such-worker.js', import.meta.url) }, 'none'],
+  ] as const)('%s: every file as the main thread alone reads it, in order', async (_name, options, byWorker) => {
+    const expected = await collect(parseFiles(files, MAX_BYTES));
+    expect(expected.filter((f) => 'code' in f).map((f) => 'code' in f && f.code)).toContain('UnreadableFile');
+    const stats = { byWorker: 0 };
+    const actual = await collect(parseFilesWithWorker(files, MAX_BYTES, { ...options, stats }));
+    expect(actual).toEqual(expected);
+    const nan = actual.flatMap((f) => ('objects' in f ? f.objects : [])).find((o) => 'a' in (o.object.spec as object));
+    expect(Object.is((nan?.object.spec as { b?: unknown }).b, -0)).toBe(true);
+    if (byWorker === 'all') expect(stats.byWorker).toBe(files.length);
+    if (byWorker === 'none') expect(stats.byWorker).toBe(0);
+  });
+
+  it('loadSources of a folder this large reads it as parseSource reads each file', async () => {
+    const result = await loadSources([base], { maxFileBytes: MAX_BYTES });
+    expect(result.files).toEqual(files);
+    const expected = await collect(parseFiles(files, MAX_BYTES));
+    const parsed = expected.filter((f): f is Exclude<typeof f, LoadProblem> => 'objects' in f);
+    expect(result.objects.map((o) => ({ object: o.object, file: o.file, positions: FIELDS.map((f) => o.position(f)) }))).toEqual(parsed.flatMap((f) => f.objects));
+    expect(result.problems).toEqual(expected.flatMap((f) => ('objects' in f ? f.problems : [f])));
+    expect(result.ignoredDocuments).toBe(parsed.reduce((n, f) => n + f.ignoredDocuments, 0));
   });
 });
