@@ -384,6 +384,21 @@ describe('a worker thread parses files alongside the main one', () => {
     if (byWorker === 'none') expect(stats.byWorker).toBe(0);
   });
 
+  it.each([
+    ['a folder this large', () => base, 1],
+    ['a single file', () => files[0] as string, 0],
+  ])('loadSources of %s runs other work meanwhile only when a worker parses', async (_name, path, calls) => {
+    let called = 0;
+    const result = await loadSources([path()], {
+      maxFileBytes: MAX_BYTES,
+      meanwhile: async () => {
+        called += 1;
+      },
+    });
+    expect(called).toBe(calls);
+    expect(result.files.length).toBeGreaterThan(0);
+  });
+
   it('loadSources of a folder this large reads it as parseSource reads each file', async () => {
     const result = await loadSources([base], { maxFileBytes: MAX_BYTES });
     expect(result.files).toEqual(files);

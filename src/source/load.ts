@@ -95,6 +95,12 @@ export interface LoadOptions {
   /** Follow symbolic links that lead out of the folder given (default: refuse them). */
   followSymlinks?: boolean;
   maxFileBytes?: number;
+  /**
+   * Other work for this thread while a worker thread parses (many files only; never
+   * called otherwise): started once the worker runs, and this thread parses files only
+   * after it is done.
+   */
+  meanwhile?: () => Promise<unknown>;
 }
 
 function isInside(root: string, path: string): boolean {
@@ -130,7 +136,10 @@ export async function loadSources(paths: readonly string[], options: LoadOptions
       result.problems.push({ code: 'NoSourceFiles', file: path, line: 0, column: 0, message: `no *.yaml or *.yml files under ${path}` });
     }
   }
-  const parsed = result.files.length >= WORKER_MIN_FILES ? parseFilesWithWorker(result.files, maxBytes) : parseFiles(result.files, maxBytes);
+  const parsed =
+    result.files.length >= WORKER_MIN_FILES
+      ? parseFilesWithWorker(result.files, maxBytes, options.meanwhile !== undefined ? { meanwhile: options.meanwhile } : {})
+      : parseFiles(result.files, maxBytes);
   for await (const file of parsed) {
     if (!('objects' in file)) {
       result.problems.push(file);
@@ -214,6 +223,7 @@ export async function* parseFilesWithWorker(
     worker.on('error', () => resolve());
   });
   try {
+    await options.meanwhile?.();
     const mainThreadParses = options.mainThreadParses ?? true;
     for (let start = mainThreadParses ? claimBatch(counter, WORKER_BATCH) : files.length; start < files.length; start = claimBatch(counter, WORKER_BATCH)) {
       const batch = files.slice(start, start + WORKER_BATCH);
@@ -237,8 +247,10 @@ export async function* parseFilesWithWorker(
   }
 }
 
-/** For tests: which worker module, whether this thread parses too (default yes), files the worker handed back. */
 export interface ParseWithWorkerOptions {
+  /** See LoadOptions. */
+  meanwhile?: () => Promise<unknown>;
+  // For tests: which worker module, whether this thread parses too (default yes), files the worker handed back.
   worker?: URL;
   mainThreadParses?: boolean;
   stats?: { byWorker: number };

@@ -28,6 +28,7 @@ import {
   readTime,
 } from './convert.js';
 import type { StoreDialect } from './migrations.js';
+import type { Store } from './store.js';
 import type { Database, MemberRow, RoleRow, SupportGrantRow, WorkspaceRow } from './schema.js';
 
 /** Which rows to read: all of them, or those a scoped sync touches. */
@@ -391,6 +392,39 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
     await loadRowCounts(db, observed);
   }
   return observed;
+}
+
+/**
+ * Everything the store held at one instant (a full read, made before a sync's own
+ * transaction, e.g. while the files are parsed), and SQLite's data_version then.
+ */
+export interface ObservedSnapshot {
+  observed: ObservedStore;
+  version: string;
+}
+
+/**
+ * SQLite's data_version (moves when another connection commits) with the rows this
+ * connection changed so far (total_changes: its own commits leave data_version alone).
+ */
+async function changeVersion(db: Kysely<Database>): Promise<string> {
+  const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(db);
+  const own = await sql<{ n: number }>`select total_changes() as n`.execute(db);
+  return `${readInteger(rows[0]?.data_version)}/${readInteger(own.rows[0]?.n)}`;
+}
+
+/** A full read of a SQLite store in one read-only transaction, with its change version. */
+export async function readObservedSnapshot(store: Pick<Store, 'dialect' | 'read'>): Promise<ObservedSnapshot> {
+  if (store.dialect !== 'sqlite') throw new Error('only a SQLite store tells whether it changed since a read (data_version)');
+  return store.read(async (trx) => {
+    const observed = await loadObserved(trx, { type: 'all' }, store.dialect);
+    return { observed, version: await changeVersion(trx) };
+  });
+}
+
+/** Whether the store, seen from the same connection inside `trx`, still holds what the snapshot read. */
+export async function snapshotStillCurrent(trx: Kysely<Database>, snapshot: ObservedSnapshot): Promise<boolean> {
+  return (await changeVersion(trx)) === snapshot.version;
 }
 
 /** Fills memberCounts and roleUsage for the workspaces (and roles) of a scoped read, from the store. */

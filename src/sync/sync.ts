@@ -9,7 +9,7 @@ import type { ObjectIndex, RecordedObject, RecordedState, Violation } from '../r
 import { applyPlan, type ApplyResult } from '../store/apply.js';
 import { lastActionsOf } from '../store/audit.js';
 import { checkLeadershipFence, type LeadershipToken } from '../store/fence.js';
-import { loadCounts, loadObserved, loadRowCounts, type ObservedSelection } from '../store/observed.js';
+import { loadCounts, loadObserved, loadRowCounts, snapshotStillCurrent, type ObservedSelection, type ObservedSnapshot } from '../store/observed.js';
 import type { Store } from '../store/store.js';
 import { iso } from '../reconcile/desired.js';
 import { declaredObjects, plan as makePlan, refOfObject } from '../reconcile/plan.js';
@@ -60,6 +60,11 @@ export interface SyncOptions {
    * prints the plan, says false and gets both empty.
    */
   objectStates?: boolean;
+  /**
+   * A full read of this store made before the sync (scope all; the CLI reads while it
+   * parses the files): used when the store has not changed since, else read again.
+   */
+  snapshot?: ObservedSnapshot;
   /**
    * The elected operator's term: the transaction aborts (FencedError) when a
    * newer leader has written, so a deposed leader cannot write after it.
@@ -143,8 +148,10 @@ function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profil
   const violations = new Map<string, Violation[]>();
   const held = new Set<string>();
   desired.forEach((object, i) => {
-    const key = refKey(refOfObject(object));
     const own = byObject[i] ?? [];
+    // Only objects with something to report are keyed: nearly all have nothing.
+    if (own.length === 0) return;
+    const key = refKey(refOfObject(object));
     const earlier = violations.get(key);
     const list = earlier === undefined ? own : [...earlier, ...own];
     violations.set(key, list);
@@ -299,7 +306,10 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
     const selection: ObservedSelection =
       scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared, options.removalGuard !== undefined || needsCounts(scope.refs));
-    const observed = await loadObserved(trx, selection, store.dialect);
+    const observed =
+      selection.type === 'all' && options.snapshot !== undefined && (await snapshotStillCurrent(trx, options.snapshot))
+        ? options.snapshot.observed
+        : await loadObserved(trx, selection, store.dialect);
     // The rules run against what the store holds, inside the transaction that writes.
     const recorded = recordedStateOf(observed);
     const rules: RuleResult =
