@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { GatehouseObject } from '../src/model/kinds.js';
 import { aMember, aRole, aWorkspace } from '../src/rules/testing/builders.js';
+import { WORKER_MIN_FILES } from '../src/source/load.js';
 import { openStore } from '../src/store/store.js';
 import { gatehouse } from './support/cli.js';
 
@@ -144,5 +145,55 @@ describe('gatehouse get and audit', () => {
     const run = await gatehouse(['audit', '--verify', '--store', store]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('Audit log broken at entry 3: audit entry 3 was changed: its content no longer matches its hash\n');
+  });
+});
+
+describe('gatehouse apply of a folder of many files (a worker thread parses while the store is read)', () => {
+  const MEMBERS = WORKER_MIN_FILES + 10;
+  const names = Array.from({ length: MEMBERS }, (_, i) => `m${String(i).padStart(3, '0')}`);
+  let many: string;
+  let manyStore: string;
+  const writeMany = (role: (name: string) => string, broken?: string) => {
+    rmSync(many, { recursive: true, force: true });
+    mkdirSync(many, { recursive: true });
+    writeFileSync(join(many, 'acme.yaml'), stringify(aWorkspace({ spec: { admins: { min: 0, max: 1 } } })));
+    for (const name of names) writeFileSync(join(many, `${name}.yaml`), name === broken ? 'kind: [unclosed\n' : stringify(aMember({ name, spec: { role: role(name) } })));
+  };
+  const apply = async () => {
+    const run = await gatehouse(['apply', many, '--store', manyStore, '--at', AT, '-o', 'json']);
+    return { ...run, json: run.code === 0 ? (JSON.parse(run.stdout) as { summary: unknown; actions: Array<{ op: string; key: string }> }) : undefined };
+  };
+  beforeAll(() => {
+    many = join(dir, 'many');
+    manyStore = join(dir, 'many.db');
+  });
+
+  it('applies, re-applies as a no-op, then applies one changed file', async () => {
+    writeMany(() => 'viewer');
+    const first = await apply();
+    expect(first.stderr).toBe('');
+    expect(first.json?.summary).toEqual({ add: MEMBERS + 1, change: 0, remove: 0 });
+    const again = await apply();
+    expect(again.json).toMatchObject({ summary: { add: 0, change: 0, remove: 0 }, actions: [] });
+    writeMany((name) => (name === 'm042' ? 'editor' : 'viewer'));
+    const changed = await apply();
+    expect(changed.json?.actions.map((a) => `${a.op} ${a.key}`)).toEqual(['update acme/m042@acme.example']);
+  });
+
+  it('refuses a broken file among them, changing nothing', async () => {
+    const entries = async () => (await openStore(`sqlite:${manyStore}`, { migrate: 'check' }).then(async (s) => {
+      try {
+        return (await s.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+      } finally {
+        await s.close();
+      }
+    }));
+    const before = await entries();
+    writeMany(() => 'admin', 'm007');
+    const run = await apply();
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('m007.yaml');
+    expect(run.stderr).toContain('nothing was changed');
+    expect(await entries()).toBe(before);
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSources, parseSource, type SourceObject } from './load.js';
+import { loadSources, parseFiles, parseFilesWithWorker, parseSource, WORKER_MIN_FILES, type LoadProblem, type ParsedSource, type SourceObject } from './load.js';
 
 const member = (name: string, extra = '') => `apiVersion: gatehouse.dev/v1alpha1
 kind: Member
@@ -292,5 +292,120 @@ describe('loadSources stays inside the folders given and refuses huge files', ()
     const result = await loadSources([join(base, 'repo-big.yaml')], { maxFileBytes: 1024 });
     expect(result.objects).toEqual([]);
     expect(result.problems[0]?.message).toMatch(/more than the 1024 a source file may be; split it/);
+  });
+});
+
+describe('loadSources reads files ahead of parsing and keeps file order', () => {
+  let base: string;
+  const FILES = 20;
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'gatehouse-load-order-'));
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['the first', [0]],
+    ['one in the middle and the last', [9, FILES - 1]],
+    ['several in a row, past the files read ahead', [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]],
+  ])('objects and problems come in file order when %s file is refused', async (name, refused) => {
+    const dir = join(base, name.replace(/\W+/g, '-'));
+    await mkdir(dir);
+    for (let i = 0; i < FILES; i += 1) {
+      const id = `m${String(i).padStart(2, '0')}`;
+      // A refused file is over the size limit (odd) or broken YAML (even).
+      const text = !refused.includes(i) ? member(id) : i % 2 === 1 ? `${member(id)}\n# ${'x'.repeat(2048)}\n` : `${member(id)}  bad: [\n`;
+      await writeFile(join(dir, `${id}.yaml`), text);
+    }
+    const result = await loadSources([dir], { maxFileBytes: 1024 });
+    const expected = [...Array(FILES).keys()].filter((i) => !refused.includes(i)).map((i) => `m${String(i).padStart(2, '0')}`);
+    expect(result.objects.map((o) => o.object.metadata.name)).toEqual(expected);
+    expect(result.objects.map((o) => o.file)).toEqual(expected.map((id) => join(dir, `${id}.yaml`)));
+    expect(result.problems.map((p) => [p.file, p.code])).toEqual(
+      refused.map((i) => [join(dir, `m${String(i).padStart(2, '0')}.yaml`), i % 2 === 1 ? 'UnreadableFile' : 'YamlSyntax']),
+    );
+    expect(result.files).toHaveLength(FILES);
+  });
+});
+
+describe('a worker thread parses files alongside the main one', () => {
+  let base: string;
+  let files: string[];
+  const MAX_BYTES = 2048;
+  // Files of every way: fast, declined (slow), broken, refused, empty, other tools', values that
+  // only a faithful copy between threads keeps (NaN, -0, infinities, a __proto__ key).
+  const kinds = [
+    (i: number) => member(`m${i}`),
+    (i: number) => member(`m${i}`, '  displayName: yes\n'),
+    (i: number) => `${member(`m${i}`)}---\nkind: [unclosed\n`,
+    (i: number) => `${member(`m${i}`)}\n# ${'x'.repeat(MAX_BYTES)}\n`,
+    () => '',
+    (i: number) => `\ufeffapiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n---\n${member(`m${i}`, '  a: .nan\n  b: -0\n  c: -.inf\n  __proto__: {admin: true}\n')}`,
+    (i: number) => `apiVersion: v1\nkind: MemberList\nitems:\n- ${member(`m${i}`).replaceAll('\n', '\n  ').trimEnd()}\n`,
+  ];
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'gatehouse-load-worker-'));
+    files = [];
+    for (let i = 0; i < WORKER_MIN_FILES + 5; i += 1) {
+      const file = join(base, `f${String(i).padStart(3, '0')}.yaml`);
+      await writeFile(file, (kinds[i % kinds.length] as (i: number) => string)(i));
+      files.push(file);
+    }
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  const FIELDS = ['', 'metadata.name', 'spec.email', 'spec.displayName', 'items[0].spec'];
+  const observable = (parsed: ParsedSource | LoadProblem) =>
+    'objects' in parsed
+      ? { ...parsed, objects: parsed.objects.map((o) => ({ object: o.object, file: o.file, positions: FIELDS.map((f) => o.position(f)) })) }
+      : parsed;
+  const collect = async (parsed: AsyncIterable<ParsedSource | LoadProblem>) => {
+    const out = [];
+    for await (const file of parsed) out.push(observable(file));
+    return out;
+  };
+
+  it.each([
+    ['the worker alone', { mainThreadParses: false }, 'all'],
+    ['both threads', {}, 'any'],
+    ['a worker that fails to start, leaving every file to the main thread', { worker: new URL('./no-such-worker.js', import.meta.url) }, 'none'],
+  ] as const)('%s: every file as the main thread alone reads it, in order', async (_name, options, byWorker) => {
+    const expected = await collect(parseFiles(files, MAX_BYTES));
+    expect(expected.filter((f) => 'code' in f).map((f) => 'code' in f && f.code)).toContain('UnreadableFile');
+    const stats = { byWorker: 0 };
+    const actual = await collect(parseFilesWithWorker(files, MAX_BYTES, { ...options, stats }));
+    expect(actual).toEqual(expected);
+    const nan = actual.flatMap((f) => ('objects' in f ? f.objects : [])).find((o) => 'a' in (o.object.spec as object));
+    expect(Object.is((nan?.object.spec as { b?: unknown }).b, -0)).toBe(true);
+    if (byWorker === 'all') expect(stats.byWorker).toBe(files.length);
+    if (byWorker === 'none') expect(stats.byWorker).toBe(0);
+  });
+
+  it.each([
+    ['a folder this large', () => base, 1],
+    ['a single file', () => files[0] as string, 0],
+  ])('loadSources of %s runs other work meanwhile only when a worker parses', async (_name, path, calls) => {
+    let called = 0;
+    const result = await loadSources([path()], {
+      maxFileBytes: MAX_BYTES,
+      meanwhile: async () => {
+        called += 1;
+      },
+    });
+    expect(called).toBe(calls);
+    expect(result.files.length).toBeGreaterThan(0);
+  });
+
+  it('loadSources of a folder this large reads it as parseSource reads each file', async () => {
+    const result = await loadSources([base], { maxFileBytes: MAX_BYTES });
+    expect(result.files).toEqual(files);
+    const expected = await collect(parseFiles(files, MAX_BYTES));
+    const parsed = expected.filter((f): f is Exclude<typeof f, LoadProblem> => 'objects' in f);
+    expect(result.objects.map((o) => ({ object: o.object, file: o.file, positions: FIELDS.map((f) => o.position(f)) }))).toEqual(parsed.flatMap((f) => f.objects));
+    expect(result.problems).toEqual(expected.flatMap((f) => ('objects' in f ? f.problems : [f])));
+    expect(result.ignoredDocuments).toBe(parsed.reduce((n, f) => n + f.ignoredDocuments, 0));
   });
 });

@@ -1,7 +1,10 @@
 // Reads Gatehouse objects from YAML files and folders, remembering where each
 // came from so a violation can point at file:line:col. Problems are returned
 // as values, never thrown: `validate`, `plan` and `apply` decide what to do.
+import { existsSync } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { join, relative, isAbsolute } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Scalar, type Document, type Node } from 'yaml';
 import { API_GROUP, API_VERSION } from '../model/common.js';
@@ -92,6 +95,12 @@ export interface LoadOptions {
   /** Follow symbolic links that lead out of the folder given (default: refuse them). */
   followSymlinks?: boolean;
   maxFileBytes?: number;
+  /**
+   * Other work for this thread while a worker thread parses (many files only; never
+   * called otherwise): started once the worker runs, and this thread parses files only
+   * after it is done.
+   */
+  meanwhile?: () => Promise<unknown>;
 }
 
 function isInside(root: string, path: string): boolean {
@@ -115,41 +124,169 @@ export async function loadSources(paths: readonly string[], options: LoadOptions
       result.problems.push(problem);
       continue;
     }
-    for (const file of found) {
-      const real = await realpath(file).catch(() => file);
-      if (seen.has(real)) continue;
+    // Asked all at once: one file system round trip each would leave the thread idle in between.
+    const reals = await Promise.all(found.map((file) => realpath(file).catch(() => file)));
+    found.forEach((file, i) => {
+      const real = reals[i] as string;
+      if (seen.has(real)) return;
       seen.add(real);
       result.files.push(file);
-    }
+    });
     if (found.length === 0) {
       result.problems.push({ code: 'NoSourceFiles', file: path, line: 0, column: 0, message: `no *.yaml or *.yml files under ${path}` });
     }
   }
-  for (const file of result.files) {
-    let text: string;
-    try {
-      const size = (await stat(file)).size;
-      if (size > maxBytes) {
-        result.problems.push({
-          code: 'UnreadableFile',
-          file,
-          line: 0,
-          column: 0,
-          message: `${file} is ${size} bytes, more than the ${maxBytes} a source file may be; split it into smaller files`,
-        });
-        continue;
-      }
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      result.problems.push({ code: 'UnreadableFile', file, line: 0, column: 0, message: `cannot read ${file}: ${errorMessage(err)}` });
+  const parsed =
+    result.files.length >= WORKER_MIN_FILES
+      ? parseFilesWithWorker(result.files, maxBytes, options.meanwhile !== undefined ? { meanwhile: options.meanwhile } : {})
+      : parseFiles(result.files, maxBytes);
+  for await (const file of parsed) {
+    if (!('objects' in file)) {
+      result.problems.push(file);
       continue;
     }
-    const parsed = parseSource(file, text);
-    result.objects.push(...parsed.objects);
-    result.problems.push(...parsed.problems);
-    result.ignoredDocuments += parsed.ignoredDocuments;
+    result.objects.push(...file.objects);
+    result.problems.push(...file.problems);
+    result.ignoredDocuments += file.ignoredDocuments;
   }
   return result;
+}
+
+/** Each file read and parsed, in file order, or why it could not be read. */
+export async function* parseFiles(files: readonly string[], maxBytes: number): AsyncGenerator<ParsedSource | LoadProblem> {
+  // The next files are read while one is parsed, so the thread does not wait on the disk between files.
+  const reads: Array<Promise<string | LoadProblem> | undefined> = [];
+  const readAhead = (i: number) => {
+    const file = files[i];
+    if (file !== undefined) reads[i] = readSourceFile(file, maxBytes);
+  };
+  for (let i = 0; i < READ_AHEAD; i += 1) readAhead(i);
+  for (const [i, file] of files.entries()) {
+    const text = await (reads[i] as Promise<string | LoadProblem>);
+    reads[i] = undefined;
+    readAhead(i + READ_AHEAD);
+    yield typeof text === 'string' ? parseSource(file, text) : text;
+  }
+}
+
+/** From this many files on, a worker thread parses files alongside this one. */
+export const WORKER_MIN_FILES = 100;
+/** Files claimed at a time by each thread. */
+const WORKER_BATCH = 16;
+
+/** What the worker is given: the files, and the shared count of files claimed so far. */
+export interface ParseWorkerJob {
+  files: readonly string[];
+  maxBytes: number;
+  claimed: SharedArrayBuffer;
+  batch: number;
+}
+
+/** A file as the worker hands it back: read the fast way (or declined: `fast` absent), or not readable. It ends with 'done'. */
+export type ParsedByWorker = { index: number; text: string; fast?: FastParse } | { index: number; problem: LoadProblem };
+
+/** Claims the next batch of files, shared by both threads: the first file's index. */
+export function claimBatch(claimed: Int32Array, batch: number): number {
+  return Atomics.add(claimed, 0, batch);
+}
+
+/**
+ * The same as parseFiles, with a worker thread reading and parsing (the fast way) some of the
+ * files while this thread does the others: both claim batches from one shared counter, so
+ * neither waits for the other. A file the worker declines is parsed here the slow way; what it
+ * did not hand back (it failed) is parsed here too. Results keep file order.
+ */
+export async function* parseFilesWithWorker(
+  files: readonly string[],
+  maxBytes: number,
+  options: ParseWithWorkerOptions = {},
+): AsyncGenerator<ParsedSource | LoadProblem> {
+  const claimed = new SharedArrayBuffer(4);
+  const counter = new Int32Array(claimed);
+  const results: Array<ParsedSource | LoadProblem | undefined> = new Array(files.length);
+  const job: ParseWorkerJob = { files, maxBytes, claimed, batch: WORKER_BATCH };
+  const worker = startParseWorker(job, options.worker);
+  const finished = new Promise<void>((resolve) => {
+    worker.on('message', (message: ParsedByWorker[] | 'done') => {
+      if (message === 'done') {
+        resolve();
+        return;
+      }
+      if (options.stats !== undefined) options.stats.byWorker += message.length;
+      for (const done of message) {
+        const file = files[done.index] as string;
+        results[done.index] = 'problem' in done ? done.problem : done.fast !== undefined ? placeFast(file, done.text, done.fast) : parseWithPositions(file, done.text);
+      }
+    });
+    // Whatever the worker did not hand back is done here below.
+    worker.on('exit', () => resolve());
+    worker.on('error', () => resolve());
+  });
+  try {
+    await options.meanwhile?.();
+    const mainThreadParses = options.mainThreadParses ?? true;
+    for (let start = mainThreadParses ? claimBatch(counter, WORKER_BATCH) : files.length; start < files.length; start = claimBatch(counter, WORKER_BATCH)) {
+      const batch = files.slice(start, start + WORKER_BATCH);
+      const texts = await Promise.all(batch.map((file) => readSourceFile(file, maxBytes)));
+      texts.forEach((text, i) => {
+        results[start + i] = typeof text === 'string' ? parseSource(batch[i] as string, text) : text;
+      });
+    }
+    await finished;
+  } finally {
+    await worker.terminate();
+  }
+  for (const [i, file] of files.entries()) {
+    let parsed = results[i];
+    if (parsed === undefined) {
+      const text = await readSourceFile(file, maxBytes);
+      parsed = typeof text === 'string' ? parseSource(file, text) : text;
+    }
+    results[i] = undefined;
+    yield parsed;
+  }
+}
+
+export interface ParseWithWorkerOptions {
+  /** See LoadOptions. */
+  meanwhile?: () => Promise<unknown>;
+  // For tests: which worker module, whether this thread parses too (default yes), files the worker handed back.
+  worker?: URL;
+  mainThreadParses?: boolean;
+  stats?: { byWorker: number };
+}
+
+function startParseWorker(job: ParseWorkerJob, module: URL = parseWorkerModule()): Worker {
+  // Run from the sources (tests, tsx), the module is TypeScript: through tsx.
+  const execArgv = module.pathname.endsWith('.ts') ? ['--import', 'tsx'] : undefined;
+  return new Worker(module, { workerData: job, ...(execArgv !== undefined ? { execArgv } : {}) });
+}
+
+function parseWorkerModule(): URL {
+  const compiled = new URL('./parse-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(compiled)) ? compiled : new URL('./parse-worker.ts', import.meta.url);
+}
+
+/** How many files are being read ahead of the one being parsed. */
+const READ_AHEAD = 8;
+
+/** A file's text, or why it cannot be read (never rejects). */
+export async function readSourceFile(file: string, maxBytes: number): Promise<string | LoadProblem> {
+  try {
+    const size = (await stat(file)).size;
+    if (size > maxBytes) {
+      return {
+        code: 'UnreadableFile',
+        file,
+        line: 0,
+        column: 0,
+        message: `${file} is ${size} bytes, more than the ${maxBytes} a source file may be; split it into smaller files`,
+      };
+    }
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    return { code: 'UnreadableFile', file, line: 0, column: 0, message: `cannot read ${file}: ${errorMessage(err)}` };
+  }
 }
 
 interface WalkContext {
@@ -229,23 +366,33 @@ function isPlainObject(value: unknown): value is PlainObject {
  * way (docs/adr/0015-two-yaml-parsers.md).
  */
 export function parseSource(file: string, source: string): ParsedSource {
-  const text = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
-  return parseFast(file, text) ?? parseWithPositions(file, text);
+  const text = withoutByteOrderMark(source);
+  const fast = fastParse(text);
+  return fast !== undefined ? placeFast(file, text, fast) : parseWithPositions(file, text);
+}
+
+export function withoutByteOrderMark(source: string): string {
+  return source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
 }
 
 /** `<<` (a merge key) and the YAML 1.1 booleans need the `yaml` library: the merge, and the Yaml11Boolean warning's position. */
 const isSpecialWord = (word: string): boolean => word === '<<' || YAML11_BOOLEANS.has(word);
+
+/** The fast way's objects, each with where it is in the file: plain data, which a worker thread can hand over. */
+export interface FastParse {
+  objects: Array<{ object: GatehouseObject; documentIndex: number; prefix: string }>;
+  ignoredDocuments: number;
+}
 
 /**
  * Objects from a file that has no problem at all, or undefined: a document
  * that is not a mapping, or an object with a problem, is reported by the slow
  * way, which knows where it is written.
  */
-function parseFast(file: string, text: string): ParsedSource | undefined {
+export function fastParse(text: string): FastParse | undefined {
   const documents = fastDocuments(text, isSpecialWord);
   if (documents === undefined) return undefined;
-  const result: ParsedSource = { objects: [], problems: [], ignoredDocuments: 0 };
-  const positionIn = positionFinder(text, () => ({ line: 1, column: 1 }));
+  const result: FastParse = { objects: [], ignoredDocuments: 0 };
   for (const [documentIndex, value] of documents.entries()) {
     if (value === null || value === undefined) continue;
     if (!isPlainObject(value)) return undefined;
@@ -253,10 +400,20 @@ function parseFast(file: string, text: string): ParsedSource | undefined {
       const outcome = classify(candidate);
       if (outcome.type === 'problem') return undefined;
       if (outcome.type === 'ignored') result.ignoredDocuments += 1;
-      else result.objects.push({ object: outcome.object, file, position: positionIn(documentIndex, prefix) });
+      else result.objects.push({ object: outcome.object, documentIndex, prefix });
     }
   }
   return result;
+}
+
+/** The fast way's objects placed in their file: positions found on first use. */
+function placeFast(file: string, text: string, fast: FastParse): ParsedSource {
+  const positionIn = positionFinder(text, () => ({ line: 1, column: 1 }));
+  return {
+    objects: fast.objects.map(({ object, documentIndex, prefix }) => ({ object, file, position: positionIn(documentIndex, prefix) })),
+    problems: [],
+    ignoredDocuments: fast.ignoredDocuments,
+  };
 }
 
 /** The candidate objects of a document with their field path prefixes: a List's items, else the document itself. */

@@ -32,6 +32,8 @@ export interface ValidationReport {
  * identity store) as report entries, at the files and positions of `load`.
  */
 export function reportEntriesOf(load: LoadResult, violations: readonly Violation[]): ReportEntry[] {
+  // Most applies have nothing to report: no index of every object for that.
+  if (violations.length === 0) return [];
   const byRef = new Map(load.objects.map((source) => [refKeyOf(source.object), source]));
   return violations.map((violation) =>
     entryAt(byRef.get(`${violation.object.kind}/${violation.object.namespace}/${violation.object.name}`), violation),

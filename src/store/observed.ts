@@ -27,6 +27,8 @@ import {
   readOptionalTime,
   readTime,
 } from './convert.js';
+import type { StoreDialect } from './migrations.js';
+import type { Store } from './store.js';
 import type { Database, MemberRow, RoleRow, SupportGrantRow, WorkspaceRow } from './schema.js';
 
 /** Which rows to read: all of them, or those a scoped sync touches. */
@@ -256,8 +258,31 @@ function groupByNamespace(refs: readonly ObjectRef[]): Map<string, ObjectRef[]> 
   return out;
 }
 
-/** Reads the rows a plan needs. */
-export async function loadObserved(db: Kysely<Database>, selection: ObservedSelection): Promise<ObservedStore> {
+/** Member rows handed on at a time when they stream. */
+const MEMBER_CHUNK_ROWS = 1000;
+
+/**
+ * Hands each row of a query to `each`. SQLite streams them, so a row is garbage as
+ * soon as its record is made instead of every row living at once (a full sync reads
+ * every member); PostgreSQL reads them in one go (streaming there needs a cursor).
+ */
+async function forEachRow<R>(
+  query: { stream(chunkSize?: number): AsyncIterableIterator<R>; execute(): Promise<R[]> },
+  dialect: StoreDialect | undefined,
+  each: (row: R) => void,
+): Promise<void> {
+  if (dialect !== 'sqlite') {
+    for (const row of await query.execute()) each(row);
+    return;
+  }
+  for await (const row of query.stream(MEMBER_CHUNK_ROWS)) each(row);
+}
+
+/**
+ * Reads the rows a plan needs. `dialect`: the store's, when known (SQLite streams
+ * the member rows); without it every row is read at once, which works with both.
+ */
+export async function loadObserved(db: Kysely<Database>, selection: ObservedSelection, dialect?: StoreDialect): Promise<ObservedStore> {
   const observed: ObservedStore = {
     complete: selection.type === 'all',
     permissions: await loadPermissions(db),
@@ -272,8 +297,11 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
     for (const row of rows) observed.workspaces.set(row.workspace_id, workspaceRecordFromRow(row));
   };
   const roleRows: RoleRow[] = [];
+  const addMember = (row: MemberJoinRow) => {
+    observed.members.set(memberKey(row.workspace_id, row.email_normalized), memberRecordFromRow(row));
+  };
   const addMembers = (rows: MemberJoinRow[]) => {
-    for (const row of rows) observed.members.set(memberKey(row.workspace_id, row.email_normalized), memberRecordFromRow(row));
+    for (const row of rows) addMember(row);
   };
   const addGrants = (rows: SupportGrantRow[]) => {
     for (const row of rows) observed.grants.set(grantKey(row.workspace_id, row.name), grantRecordFromRow(row));
@@ -282,7 +310,7 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
   if (selection.type === 'all') {
     addWorkspaces(await db.selectFrom('workspaces').selectAll().execute());
     roleRows.push(...(await db.selectFrom('roles').selectAll().execute()));
-    addMembers((await memberSelect(db).execute()) as MemberJoinRow[]);
+    await forEachRow(memberSelect(db), dialect, (row) => addMember(row as MemberJoinRow));
     addGrants(await db.selectFrom('support_grants').selectAll().execute());
   } else {
     const sourcesByNamespace = groupByNamespace(selection.sources);
@@ -364,6 +392,39 @@ export async function loadObserved(db: Kysely<Database>, selection: ObservedSele
     await loadRowCounts(db, observed);
   }
   return observed;
+}
+
+/**
+ * Everything the store held at one instant (a full read, made before a sync's own
+ * transaction, e.g. while the files are parsed), and SQLite's data_version then.
+ */
+export interface ObservedSnapshot {
+  observed: ObservedStore;
+  version: string;
+}
+
+/**
+ * SQLite's data_version (moves when another connection commits) with the rows this
+ * connection changed so far (total_changes: its own commits leave data_version alone).
+ */
+async function changeVersion(db: Kysely<Database>): Promise<string> {
+  const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(db);
+  const own = await sql<{ n: number }>`select total_changes() as n`.execute(db);
+  return `${readInteger(rows[0]?.data_version)}/${readInteger(own.rows[0]?.n)}`;
+}
+
+/** A full read of a SQLite store in one read-only transaction, with its change version. */
+export async function readObservedSnapshot(store: Pick<Store, 'dialect' | 'read'>): Promise<ObservedSnapshot> {
+  if (store.dialect !== 'sqlite') throw new Error('only a SQLite store tells whether it changed since a read (data_version)');
+  return store.read(async (trx) => {
+    const observed = await loadObserved(trx, { type: 'all' }, store.dialect);
+    return { observed, version: await changeVersion(trx) };
+  });
+}
+
+/** Whether the store, seen from the same connection inside `trx`, still holds what the snapshot read. */
+export async function snapshotStillCurrent(trx: Kysely<Database>, snapshot: ObservedSnapshot): Promise<boolean> {
+  return (await changeVersion(trx)) === snapshot.version;
 }
 
 /** Fills memberCounts and roleUsage for the workspaces (and roles) of a scoped read, from the store. */

@@ -12,7 +12,9 @@ import {
   SqliteDriver,
   type DatabaseConnection,
   type Driver,
+  type QueryResult,
   type SqliteDatabase,
+  type SqliteDialectConfig,
   type SqliteStatement,
   type TransactionSettings,
 } from 'kysely';
@@ -80,7 +82,56 @@ export class NodeSqliteDatabase implements SqliteDatabase {
   }
 }
 
+/** Rows per chunk when a query streams and its caller names no size. */
+const STREAM_CHUNK_ROWS = 1000;
+
+/**
+ * Kysely's SQLite connection, streaming rows in chunks: Kysely's own yields one row per
+ * step, each through several promises, and a full sync streams every member row. The
+ * statement is iterated, so rows are made as they are read, not all at once. A streamed
+ * statement is not re-run (same SQL text, same cached statement) until its rows are read.
+ */
+class ChunkedStreamConnection implements DatabaseConnection {
+  constructor(
+    readonly inner: DatabaseConnection,
+    private readonly database: SqliteDatabase,
+  ) {}
+
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    return this.inner.executeQuery<R>(query);
+  }
+
+  async *streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    const size = chunkSize !== undefined && chunkSize > 0 ? chunkSize : STREAM_CHUNK_ROWS;
+    const statement = this.database.prepare(query.sql);
+    if (!statement.reader) throw new Error('only a query that returns rows can stream them');
+    let rows: R[] = [];
+    for (const row of statement.iterate(query.parameters)) {
+      rows.push(row as R);
+      if (rows.length >= size) {
+        yield { rows };
+        rows = [];
+      }
+    }
+    if (rows.length > 0) yield { rows };
+  }
+}
+
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #database: SqliteDatabase;
+  #connection: ChunkedStreamConnection | undefined;
+
+  constructor(config: SqliteDialectConfig & { database: SqliteDatabase }) {
+    super(config);
+    this.#database = config.database;
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const inner = await super.acquireConnection();
+    if (this.#connection?.inner !== inner) this.#connection = new ChunkedStreamConnection(inner, this.#database);
+    return this.#connection;
+  }
+
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
     // A read-only transaction stays deferred: it takes a snapshot and no write lock.
     const statement = settings?.accessMode === 'read only' ? 'begin' : 'begin immediate';

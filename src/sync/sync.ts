@@ -9,7 +9,7 @@ import type { ObjectIndex, RecordedObject, RecordedState, Violation } from '../r
 import { applyPlan, type ApplyResult } from '../store/apply.js';
 import { lastActionsOf } from '../store/audit.js';
 import { checkLeadershipFence, type LeadershipToken } from '../store/fence.js';
-import { loadCounts, loadObserved, loadRowCounts, type ObservedSelection } from '../store/observed.js';
+import { loadCounts, loadObserved, loadRowCounts, snapshotStillCurrent, type ObservedSelection, type ObservedSnapshot } from '../store/observed.js';
 import type { Store } from '../store/store.js';
 import { iso } from '../reconcile/desired.js';
 import { declaredObjects, plan as makePlan, refOfObject } from '../reconcile/plan.js';
@@ -55,6 +55,17 @@ export interface SyncOptions {
    */
   refuseOnRuleErrors?: boolean;
   /**
+   * Work out each in-scope object's state and next change (`states`,
+   * `nextChangeAtByRef`: the operator's status). Default true; the CLI, which
+   * prints the plan, says false and gets both empty.
+   */
+  objectStates?: boolean;
+  /**
+   * A full read of this store made before the sync (scope all; the CLI reads while it
+   * parses the files): used when the store has not changed since, else read again.
+   */
+  snapshot?: ObservedSnapshot;
+  /**
    * The elected operator's term: the transaction aborts (FencedError) when a
    * newer leader has written, so a deposed leader cannot write after it.
    */
@@ -68,9 +79,9 @@ export interface SyncResult {
   violations: Violation[];
   /** Earliest instant something in scope changes by itself (an expiry, a start). */
   nextChangeAt?: Date;
-  /** The same per object in scope that changes by itself (refKey `Kind/namespace/name`), from the plan. */
+  /** The same per object in scope that changes by itself (refKey `Kind/namespace/name`), from the plan; empty without `objectStates`. */
   nextChangeAtByRef: Map<string, Date>;
-  /** One per object in scope (declared, or removed by this sync). */
+  /** One per object in scope (declared, or removed by this sync); empty without `objectStates`. */
   states: ObjectState[];
   /** Counts of what was written, when applied. */
   written?: ApplyResult;
@@ -137,8 +148,10 @@ function checkAll(desired: readonly GatehouseObject[], at: Date, profile: Profil
   const violations = new Map<string, Violation[]>();
   const held = new Set<string>();
   desired.forEach((object, i) => {
-    const key = refKey(refOfObject(object));
     const own = byObject[i] ?? [];
+    // Only objects with something to report are keyed: nearly all have nothing.
+    if (own.length === 0) return;
+    const key = refKey(refOfObject(object));
     const earlier = violations.get(key);
     const list = earlier === undefined ? own : [...earlier, ...own];
     violations.set(key, list);
@@ -287,12 +300,16 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
   // Indexed once per sync, for the sync and the planner alike.
   const declared = declaredObjects(desired);
   const index = scope.type === 'all' ? undefined : (options.index ?? createObjectIndex(desired));
+  const wantStates = options.objectStates !== false;
 
   const work = async (trx: Parameters<Parameters<Store['write']>[0]>[0]) => {
     if (options.fence !== undefined && !options.dryRun) await checkLeadershipFence(trx, options.fence, at);
     const selection: ObservedSelection =
       scope.type === 'all' ? { type: 'all' } : selectionFor(scope.refs, declared, options.removalGuard !== undefined || needsCounts(scope.refs));
-    const observed = await loadObserved(trx, selection);
+    const observed =
+      selection.type === 'all' && options.snapshot !== undefined && (await snapshotStillCurrent(trx, options.snapshot))
+        ? options.snapshot.observed
+        : await loadObserved(trx, selection, store.dialect);
     // The rules run against what the store holds, inside the transaction that writes.
     const recorded = recordedStateOf(observed);
     const rules: RuleResult =
@@ -337,7 +354,7 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
     if (!options.dryRun && plan.actions.length > 0) {
       written = await applyPlan(trx, plan, { at, actor: options.actor, ...(options.actorOf !== undefined ? { actorOf: options.actorOf } : {}), ...(store.auditKeys !== undefined ? { auditKeys: store.auditKeys } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     }
-    const counts = await countsFor(trx, plan.outcomes, profile);
+    const counts = wantStates ? await countsFor(trx, plan.outcomes, profile) : undefined;
     return { plan, counts, written, rules };
   };
   const { plan, counts, written, rules } = options.dryRun ? await store.read(work) : await store.write(work);
@@ -346,12 +363,14 @@ export async function syncToStore(store: Store, desired: readonly GatehouseObjec
   const states: ObjectState[] = [];
   const violations: Violation[] = [];
   const nextChangeAtByRef = new Map<string, Date>();
-  for (const outcome of plan.outcomes) {
-    const key = refKey(outcome.ref);
-    if (requested !== undefined && !requested.has(key)) continue;
-    const list = rules.violations.get(key) ?? [];
-    states.push(objectStateOf(outcome, list, plan.at, counts));
-    if (outcome.nextChangeAt !== undefined) nextChangeAtByRef.set(key, new Date(outcome.nextChangeAt));
+  if (counts !== undefined) {
+    for (const outcome of plan.outcomes) {
+      const key = refKey(outcome.ref);
+      if (requested !== undefined && !requested.has(key)) continue;
+      const list = rules.violations.get(key) ?? [];
+      states.push(objectStateOf(outcome, list, plan.at, counts));
+      if (outcome.nextChangeAt !== undefined) nextChangeAtByRef.set(key, new Date(outcome.nextChangeAt));
+    }
   }
   for (const [key, list] of rules.violations) {
     if (requested === undefined || requested.has(key)) violations.push(...list);

@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_MAX_REMOVAL_SHARE } from '../../reconcile/plan.js';
 import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { MassRemovalError, syncToStore } from '../../sync/sync.js';
-import { cliActor, loadDeclaration, openStoreOption, printWarnings, reportRuleErrors, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
+import { cliActor, loadDeclaration, openAndSnapshotStore, openStoreOption, printWarnings, reportRuleErrors, STORE_OPTION_HELP, type StoreCommandOptions } from './plan.js';
 import { FOLLOW_SYMLINKS_HELP } from './validate.js';
 import { PROFILE_OPTION_HELP } from '../profile-option.js';
 
@@ -32,12 +32,23 @@ export function register(program: Command): void {
     .option('--follow-symlinks', FOLLOW_SYMLINKS_HELP)
     .action(async (paths: string[], _options: ApplyOptions, command: Command) => {
       const options = command.optsWithGlobals<ApplyOptions>();
-      const declaration = await loadDeclaration(paths, options);
+      // With many files, a worker thread parses them while this one reads the store.
+      let early: Awaited<ReturnType<typeof openAndSnapshotStore>>;
+      let declaration;
+      try {
+        declaration = await loadDeclaration(paths, options, async () => {
+          early = await openAndSnapshotStore(options.store);
+        });
+      } catch (err) {
+        await early?.store.close();
+        throw err;
+      }
       if (declaration === undefined) {
+        await early?.store.close();
         process.exitCode = 1;
         return;
       }
-      const store = await openStoreOption(options.store, 'create');
+      const store = early?.store ?? (await openStoreOption(options.store, 'create'));
       const showProgress = process.stderr.isTTY === true;
       let progressShown = false;
       try {
@@ -48,6 +59,9 @@ export function register(program: Command): void {
           profile: declaration.profile,
           files: declaration.files,
           refuseOnRuleErrors: true,
+          // Printed is the plan: no object's status is worked out.
+          objectStates: false,
+          ...(early !== undefined ? { snapshot: early.snapshot } : {}),
           removalGuard: { maxShare: DEFAULT_MAX_REMOVAL_SHARE, allow: options.allowMassRemoval === true },
           onProgress: (done, total) => {
             if (!showProgress || total < PROGRESS_THRESHOLD) return;

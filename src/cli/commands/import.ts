@@ -61,7 +61,7 @@ export async function runImport(options: ImportOptions, write: (text: string) =>
   const profile = readProfileOption(options.profile);
   const store = await openStoreOption(options.store, 'fail');
   try {
-    const observed = await loadObserved(store.db, { type: 'all' });
+    const observed = await loadObserved(store.db, { type: 'all' }, store.dialect);
     const imported = importObjects(observed, options.workspace);
     if (options.workspace !== undefined && imported.length === 0) {
       throw new UsageError(`--workspace ${options.workspace}: the store has no such workspace; gatehouse get workspaces lists them`);
@@ -88,6 +88,8 @@ export async function runImport(options: ImportOptions, write: (text: string) =>
         profile,
         dryRun,
         files,
+        // Import reads the plan and the violations only, no object's status.
+        objectStates: false,
       });
     const check = await sync(true);
     const errors = check.violations.filter((v) => v.severity === 'error');

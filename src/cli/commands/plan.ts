@@ -10,11 +10,12 @@ import { formatPlanText, planJson } from '../../reconcile/format.js';
 import { refOfObject } from '../../reconcile/plan.js';
 import { refKey } from '../../reconcile/records.js';
 import { RuleErrorsError, syncToStore } from '../../sync/sync.js';
-import { IO_PROBLEM_CODES, loadSources, type LoadResult } from '../../source/load.js';
+import { IO_PROBLEM_CODES, loadSources, type LoadOptions, type LoadResult } from '../../source/load.js';
 import { reportOfViolations, validateLoaded } from '../../source/validate.js';
 import type { Violation } from '../../rules/types.js';
 import { AuditKeyError, loadAuditKeyring, type AuditKeyring } from '../../store/audit-key.js';
 import { SchemaMissingError } from '../../store/migrations.js';
+import { readObservedSnapshot, type ObservedSnapshot } from '../../store/observed.js';
 import { openStore, parseStoreDsn, StoreError, storeDsnFrom, type Store } from '../../store/store.js';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import { FOLLOW_SYMLINKS_HELP, formatEntry, formatText, parseAt } from './validate.js';
@@ -84,6 +85,28 @@ export async function openStoreOption(flag: string | undefined, ifMissing: 'crea
   }
 }
 
+/**
+ * An existing SQLite store of this build's schema, opened and read in full, or undefined:
+ * another kind of store, none yet, or any error (the caller then opens it as usual, so
+ * every message stays the same). `apply` reads it while a worker thread parses the files;
+ * the sync uses the read if the store has not changed since.
+ */
+export async function openAndSnapshotStore(flag: string | undefined): Promise<{ store: Store; snapshot: ObservedSnapshot } | undefined> {
+  let store: Store | undefined;
+  try {
+    const dsn = storeDsnFrom(flag);
+    const address = parseStoreDsn(dsn);
+    if (address.dialect !== 'sqlite' || address.path === ':memory:' || !existsSync(address.path)) return undefined;
+    const auditKeys = auditKeysOption();
+    // 'check': a store that needs migrating is left to openStoreOption, after the files are known good.
+    store = await openStore(dsn, { migrate: 'check', ...(auditKeys !== undefined ? { auditKeys } : {}) });
+    return { store, snapshot: await readObservedSnapshot(store) };
+  } catch {
+    await store?.close().catch(() => {});
+    return undefined;
+  }
+}
+
 export interface LoadedDeclaration {
   objects: GatehouseObject[];
   /** The files as loaded, to place violations found against the store. */
@@ -100,10 +123,14 @@ export interface LoadedDeclaration {
  * and give undefined (the caller exits 1). The rules proper run in the engine,
  * against what the identity store holds (see reportRuleErrors, printWarnings).
  */
-export async function loadDeclaration(paths: string[], options: StoreCommandOptions): Promise<LoadedDeclaration | undefined> {
+export async function loadDeclaration(
+  paths: string[],
+  options: StoreCommandOptions,
+  meanwhile?: LoadOptions['meanwhile'],
+): Promise<LoadedDeclaration | undefined> {
   const at = parseAt(options.at);
   const profile = readProfileOption(options.profile);
-  const load = await loadSources(paths, { followSymlinks: options.followSymlinks === true });
+  const load = await loadSources(paths, { followSymlinks: options.followSymlinks === true, ...(meanwhile !== undefined ? { meanwhile } : {}) });
   const ioProblems = load.problems.filter((p) => IO_PROBLEM_CODES.has(p.code));
   if (ioProblems.length > 0) throw new UsageError(ioProblems.map((p) => p.message).join('\n'));
   if (load.problems.length > 0) {
@@ -171,6 +198,8 @@ export function register(program: Command): void {
           dryRun: true,
           files: declaration.files,
           refuseOnRuleErrors: true,
+          // Printed is the plan: no object's status is worked out.
+          objectStates: false,
         });
         printWarnings(result.violations, declaration);
         process.stdout.write(

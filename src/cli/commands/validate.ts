@@ -97,7 +97,7 @@ async function readRecordedState(dsn: string): Promise<RecordedState> {
   }
   const store = await openStore(dsn);
   try {
-    return recordedStateOf(await store.read((trx) => loadObserved(trx, { type: 'all' })));
+    return recordedStateOf(await store.read((trx) => loadObserved(trx, { type: 'all' }, store.dialect)));
   } finally {
     await store.close();
   }

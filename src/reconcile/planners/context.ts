@@ -205,8 +205,8 @@ function declaredInOrder(declared: DeclaredObjects, keys: ReadonlySet<string>): 
  */
 export function declaredOfKind<K extends GatehouseObject['kind']>(ctx: PlanContext, kind: K): Array<Extract<GatehouseObject, { kind: K }>> {
   const out: Array<Extract<GatehouseObject, { kind: K }>> = [];
-  for (const key of ctx.inScopeDeclared ?? ctx.declared.keys()) {
-    const object = ctx.declared.get(key) as GatehouseObject;
+  const objects: Iterable<[string, GatehouseObject]> = ctx.inScopeDeclared?.map((key) => [key, ctx.declared.get(key) as GatehouseObject]) ?? ctx.declared;
+  for (const [key, object] of objects) {
     if (object.kind !== kind) continue;
     if (ctx.held.has(key)) {
       const pick = (rows: OwnedRows) => (kind === 'Workspace' ? rows.workspaces[0] : kind === 'Role' ? rows.roles[0] : kind === 'Member' ? rows.members[0] : rows.grants[0]);
