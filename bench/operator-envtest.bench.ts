@@ -23,8 +23,9 @@
 // Needs KUBEBUILDER_ASSETS (or .cache/envtest); says skipped without it.
 // GATEHOUSE_BENCH_HEAP_SNAPSHOT=1 also writes a heap snapshot of the operator
 // after convergence (after its peak RSS is read). GATEHOUSE_BENCH_CLI=tsx runs the
-// sources instead of the built CLI; GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS adds V8
-// flags to the operator's node (e.g. --max-old-space-size=160); GATEHOUSE_BENCH_OPERATOR_ARGS
+// sources instead of the built CLI. Every `gatehouse run` gets the node options the chart sets
+// (`nodeOptions` in charts/gatehouse/values.yaml), as a deployment runs it;
+// GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS replaces them (e.g. "" for V8's defaults); GATEHOUSE_BENCH_OPERATOR_ARGS
 // adds `gatehouse run` flags (e.g. --workers 8).
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
@@ -33,6 +34,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DatabaseSync } from 'node:sqlite';
 import { CustomObjectsApi } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { CHART_DIRECTORY } from '../src/crd/files.js';
 import { KubeClient, LEASE_RESOURCE, gatehouseResource, type KubeObject } from '../src/kube/client.js';
 import { Informer } from '../src/kube/informer.js';
 import { DEFAULT_LEASE_NAME } from '../src/kube/leader-election.js';
@@ -42,7 +45,7 @@ import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
 import { freePort } from '../test/support/postgres.js';
 import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
 import { formatHeapSummary, summarizeHeapSnapshot } from './heap-snapshot-summary.js';
-import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procCpuSeconds, procMemory, scrape, spawnGatehouse, stopProcess } from './processes.js';
+import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procCpuSeconds, procMemory, REPO, scrape, spawnGatehouse, stopProcess } from './processes.js';
 import { percentile, report } from './report.js';
 
 const SIZE = sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 });
@@ -50,7 +53,8 @@ const MODES = (process.env.GATEHOUSE_BENCH_MODES ?? 'plain,webhook').split(',').
 const CHANGES = Number(process.env.GATEHOUSE_BENCH_CHANGES ?? 100);
 const CREATORS = 4;
 const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT === '1';
-const OPERATOR_NODE_FLAGS = (process.env.GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS ?? '').split(' ').filter((f) => f !== '');
+const CHART_NODE_OPTIONS = String((parseYaml(readFileSync(join(REPO, CHART_DIRECTORY, 'values.yaml'), 'utf8')) as { nodeOptions?: string }).nodeOptions ?? '');
+const OPERATOR_NODE_FLAGS = (process.env.GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS ?? CHART_NODE_OPTIONS).split(' ').filter((f) => f !== '');
 /** More `gatehouse run` flags, e.g. "--workers 8". */
 const OPERATOR_ARGS = (process.env.GATEHOUSE_BENCH_OPERATOR_ARGS ?? '').split(' ').filter((f) => f !== '');
 const LEASE_NAMESPACE = 'gatehouse-system';
@@ -133,7 +137,7 @@ async function startWebhookReplica(env: Envtest, client: KubeClient, kubeconfigF
     'run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${join(dir, 'replica.db')}`, '--lease-namespace', LEASE_NAMESPACE,
     '--webhook-url', `https://127.0.0.1:${port}`, '--webhook-listen', `127.0.0.1:${port}`, '--webhook-config-name', 'gatehouse-bench',
     '--probe-listen', '', '--metrics-listen', '', '--log-level', 'warn',
-  ]);
+  ], { nodeArgs: OPERATOR_NODE_FLAGS });
   const probe = objects.find((o) => o.kind === 'Workspace') as GatehouseObject;
   const api = env.kubeConfig().makeApiClient(CustomObjectsApi);
   const deadline = Date.now() + 120_000;

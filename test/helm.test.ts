@@ -301,6 +301,18 @@ describe.skipIf(helm === undefined)(title, () => {
     },
   );
 
+  it.each([
+    [{}, '--max-semi-space-size=2', '--heap-growth=25'],
+    [{ nodeOptions: '', heapGrowth: 0 }, undefined, '--heap-growth=0'],
+    [{ nodeOptions: '--max-semi-space-size=8', heapGrowth: 50 }, '--max-semi-space-size=8', '--heap-growth=50'],
+  ])('memory settings %j: NODE_OPTIONS %s and %s', (values, nodeOptions, heapGrowth) => {
+    const rendered = render(values);
+    const container = rendered.find('Deployment', 'gatehouse').spec.template.spec.containers[0];
+    const env = (container.env as Array<{ name: string; value?: string }>).find((e) => e.name === 'NODE_OPTIONS');
+    expect(env?.value).toBe(nodeOptions);
+    expect(args(rendered)).toContain(heapGrowth);
+  });
+
   it('--no-leader-elect when leader election is off', () => {
     expect(args(render({ leaderElection: { enabled: false } }))).toContain('--no-leader-elect');
   });
