@@ -4,6 +4,7 @@
 //
 //   npm run bench -- decisions
 //   DECISIONS_BENCH_SECONDS=10 DECISIONS_BENCH_OPEN_SECONDS=20 npm run bench -- decisions
+//   DECISIONS_BENCH_SERVE_NODE_FLAGS="--trace-gc" npm run bench -- decisions
 //
 // Three processes besides this one: the server under test (the real
 // `gatehouse serve`, or bench/decisions-bare.ts), and the load generator
@@ -55,6 +56,8 @@ const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
 const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
 /** A folder: both `gatehouse serve` processes run with --cpu-prof into its subfolders none-expired/ and half-expired/, and the report ends with where their time went. */
 const CPU_PROFILE_DIR = process.env.DECISIONS_BENCH_CPU_PROF;
+/** Node flags for both `gatehouse serve` processes (e.g. "--import ./gap-recorder.mjs" to look at their pauses). */
+const SERVE_NODE_FLAGS = (process.env.DECISIONS_BENCH_SERVE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const USAGE_PER_MEMBER = 10;
 const STEADY_RATE = Number(process.env.DECISIONS_BENCH_STEADY_RATE ?? 1000);
 const NOW = Date.now();
@@ -193,7 +196,7 @@ async function asServer(proc: Proc): Promise<Server> {
 /** The real `gatehouse serve`, with the rate limit on (set above the bench's rate) so its cost is measured too. */
 function startGatehouse(store: string, profileDir?: string): Promise<Server> {
   return asServer(
-    startProcess('0', [...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
+    startProcess('0', [...SERVE_NODE_FLAGS, ...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
   );
 }
 

@@ -165,6 +165,53 @@ describe.each(stores)('UsageRecorder on $name', ({ open, throughStore }) => {
     await usage.close();
   });
 
+  it('writes many workspaces a few at a time, letting decisions be counted meanwhile', async () => {
+    store = await open();
+    const usage = new UsageRecorder(store);
+    // 40 workspaces of 60 pairs: more than one write and more than one turn of the event loop.
+    const workspaces = Array.from({ length: 40 }, (_, w) => `ws-${String(w).padStart(2, '0')}`);
+    for (const w of workspaces) for (let m = 0; m < 60; m++) usage.record(w, `m${m}@x.example`, 'view-dashboard', T);
+    let turns = 0;
+    let counting = true;
+    const countTurns = () => {
+      turns += 1;
+      if (counting) setImmediate(countTurns);
+    };
+    setImmediate(countTurns);
+    const flushed = usage.flush();
+    // Recorded once the flush is under way: the last workspace is not taken yet, so its count goes out now.
+    await new Promise((resolve) => setImmediate(resolve));
+    usage.record('ws-39', 'late@x.example', 'view-dashboard', T + 5);
+    await flushed;
+    counting = false;
+    expect(turns).toBeGreaterThan(1);
+    const rows = await store.db.selectFrom('permission_usage').select(['workspace_id', 'email_normalized']).execute();
+    expect(rows).toHaveLength(40 * 60 + 1);
+    expect(rows.some((r) => r.email_normalized === 'late@x.example')).toBe(true);
+    expect(usage.pending).toBe(0);
+    await usage.close();
+  });
+
+  it('stops at a failed write, keeping its counts and those of the workspaces not yet written', async () => {
+    store = await open();
+    const usage = new UsageRecorder(store);
+    for (const w of ['a', 'b', 'c']) for (let m = 0; m < 600; m++) usage.record(`ws-${w}`, `m${m}@x.example`, 'view-dashboard', T);
+    // Refuses only workspace b's rows: a's are written, b's and c's stay held.
+    await sql`create trigger refuse_b before insert on permission_usage when new.workspace_id = 'ws-b' begin select raise(abort, 'usage refused'); end`.execute(store.db);
+    await expect(usage.flush()).rejects.toThrow(/usage refused/);
+    const written = await store.db.selectFrom('permission_usage').select('workspace_id').distinct().execute();
+    expect(written.map((r) => r.workspace_id)).toEqual(['ws-a']);
+    expect(usage.pending).toBe(1200);
+    await sql`drop trigger refuse_b`.execute(store.db);
+    await usage.close();
+    const counts = await store.db.selectFrom('permission_usage').select(['workspace_id', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.sum<number>('allowed_count').as('total')]).groupBy('workspace_id').orderBy('workspace_id').execute();
+    expect(counts.map((c) => [c.workspace_id, Number(c.n), Number(c.total)])).toEqual([
+      ['ws-a', 600, 600],
+      ['ws-b', 600, 600],
+      ['ws-c', 600, 600],
+    ]);
+  });
+
   it('keeps the counts a failed write could not store, and writes them with the next flush', async () => {
     store = await open();
     const usage = new UsageRecorder(store);

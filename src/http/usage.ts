@@ -25,6 +25,8 @@ export const USAGE_FLUSH_MS = 30_000;
 export const USAGE_REFRESH_MS = 60 * 60_000;
 /** Pairs held in memory (counted or recently written) before everything is written and forgotten, bounding memory. */
 export const USAGE_MAX_PENDING = 50_000;
+/** Pairs a flush looks at in one turn of the event loop when few of them are due. */
+const TAKE_PER_TURN = 2_000;
 
 interface UsageValues {
   workspace_id: string;
@@ -221,28 +223,34 @@ export class UsageRecorder {
     return this.#flushing;
   }
 
-  /** Takes the counts to write now out of the held pairs, and forgets pairs idle for a refresh interval. */
-  #take(which: 'due' | 'all', now: number): UsageRow[] {
-    const batch: UsageRow[] = [];
+  /**
+   * Takes one workspace's counts to write now out of its held pairs (in primary-key order), and
+   * forgets its pairs idle for a refresh interval.
+   */
+  #takeWorkspace(workspaceId: string, which: 'due' | 'all', now: number, batch: UsageRow[]): number {
+    const byEmail = this.#held.get(workspaceId);
+    if (byEmail === undefined) return 0;
+    const taken: UsageRow[] = [];
     const idle: UsageRow[] = [];
-    for (const [workspaceId, byEmail] of this.#held) {
-      for (const [email, byPermission] of byEmail) {
-        for (const [permission, usage] of byPermission) {
-          const stale = usage.writtenAt === undefined || now - usage.writtenAt >= this.#refreshMs;
-          if (usage.count === 0) {
-            if (stale || which === 'all') idle.push({ workspaceId, email, permission, ...usage });
-            continue;
-          }
-          if (!stale && which === 'due') continue;
-          batch.push({ workspaceId, email, permission, ...usage });
-          usage.count = 0;
-          usage.writtenAt = now;
-          this.#unwritten -= 1;
+    let visited = 0;
+    for (const [email, byPermission] of byEmail) {
+      for (const [permission, usage] of byPermission) {
+        visited += 1;
+        const stale = usage.writtenAt === undefined || now - usage.writtenAt >= this.#refreshMs;
+        if (usage.count === 0) {
+          if (stale || which === 'all') idle.push({ workspaceId, email, permission, ...usage });
+          continue;
         }
+        if (!stale && which === 'due') continue;
+        taken.push({ workspaceId, email, permission, ...usage });
+        usage.count = 0;
+        usage.writtenAt = now;
+        this.#unwritten -= 1;
       }
     }
     for (const row of idle) this.#forget(row);
-    return batch.sort(byPrimaryKey);
+    for (const row of taken.sort(byPrimaryKey)) batch.push(row);
+    return visited;
   }
 
   /** Puts counts a failed write could not store back, due at the next flush. */
@@ -264,8 +272,29 @@ export class UsageRecorder {
     }
   }
 
+  /**
+   * Writes the counts due, a workspace at a time in key order: the rows of a few workspaces are
+   * taken, sorted and sent, and the event loop turns before the next, so no single turn walks,
+   * sorts or formats every pair held (with 20,000 pairs that was a 20 to 35 ms pause of every
+   * decision). Counts recorded meanwhile for a workspace not yet taken go out in this flush, the
+   * others in the next.
+   */
   async #write(which: 'due' | 'all'): Promise<void> {
-    const batch = this.#take(which, this.#clock.now().getTime());
+    const now = this.#clock.now().getTime();
+    const workspaces = [...this.#held.keys()].sort(compare);
+    const size = this.#writer.rowsPerWrite;
+    let next = 0;
+    while (next < workspaces.length) {
+      const batch: UsageRow[] = [];
+      let visited = 0;
+      while (next < workspaces.length && batch.length < size && visited < TAKE_PER_TURN) visited += this.#takeWorkspace(workspaces[next++] as string, which, now, batch);
+      if (batch.length > 0) await this.#send(batch, which);
+      else if (next < workspaces.length) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Writes rows taken from the held pairs; on failure puts back those not written, due at the next flush. */
+  async #send(batch: readonly UsageRow[], which: 'due' | 'all'): Promise<void> {
     let written = 0;
     try {
       for (const size = this.#writer.rowsPerWrite; written < batch.length; written += size) {
