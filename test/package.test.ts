@@ -2,7 +2,7 @@
 // `npm install --omit=dev` of the tarball into an empty folder, then the installed command.
 // Nothing here runs TypeScript: no loader and no devDependency is installed.
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,20 @@ describe('the packed package', () => {
     expect(files).toContain('package/LICENSE');
     expect(files.filter((f) => /^package\/(src|test|bench|scripts)\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.test.js') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+  });
+
+  it('ships a bundle V8 can hold at one byte per character, with source maps beside it', () => {
+    // One character above U+00FF anywhere in a file (a comment's curly quote) and V8 keeps the
+    // whole file's source text at two bytes per character for as long as the process runs.
+    const bundle = join(installed, 'dist/bundle');
+    const scripts = readdirSync(bundle).filter((f) => f.endsWith('.js'));
+    expect(scripts.length).toBeGreaterThan(1);
+    for (const script of scripts) {
+      const text = readFileSync(join(bundle, script), 'utf8');
+      expect({ script, wide: text.match(/[^\u0000-\u00ff]/)?.[0] }).toEqual({ script, wide: undefined });
+      expect(text).toMatch(new RegExp(`//# sourceMappingURL=${script.replace(/\./g, '\\.')}\\.map\\s*$`));
+      expect(existsSync(join(bundle, `${script}.map`))).toBe(true);
+    }
   });
 
   it('installs without devDependencies: no TypeScript loader is present', () => {
