@@ -56,8 +56,6 @@ const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
 const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
 /** A folder: both `gatehouse serve` processes run with --cpu-prof into its subfolders none-expired/ and half-expired/, and the report ends with where their time went. */
 const CPU_PROFILE_DIR = process.env.DECISIONS_BENCH_CPU_PROF;
-/** Node flags for both `gatehouse serve` processes (e.g. "--import ./gap-recorder.mjs" to look at their pauses). */
-const SERVE_NODE_FLAGS = (process.env.DECISIONS_BENCH_SERVE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const USAGE_PER_MEMBER = 10;
 const STEADY_RATE = Number(process.env.DECISIONS_BENCH_STEADY_RATE ?? 1000);
 const NOW = Date.now();
@@ -137,6 +135,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 /** Two cores or more: the servers on the first, the load generator on the second, so neither takes the other's CPU. */
 const PINNED = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+/** Node flags for every server, bare and Gatehouse alike (e.g. "--trace-gc" to see the collections). */
+const SERVER_NODE_FLAGS = (process.env.DECISIONS_BENCH_SERVE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
 interface Proc {
   child: ChildProcess;
@@ -196,17 +196,17 @@ async function asServer(proc: Proc): Promise<Server> {
 /** The real `gatehouse serve`, with the rate limit on (set above the bench's rate) so its cost is measured too. */
 function startGatehouse(store: string, profileDir?: string): Promise<Server> {
   return asServer(
-    startProcess('0', [...SERVE_NODE_FLAGS, ...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
+    startProcess('0', [...SERVER_NODE_FLAGS, ...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), join(ROOT, 'bin/gatehouse.js'), 'serve', '--store', `sqlite:${store}`, '--listen', '127.0.0.1:0', '--rate-limit', String(RATE_LIMIT), '--log-level', 'info']),
   );
 }
 
 function startBare(): Promise<Server> {
-  return asServer(startProcess('0', [join(HERE, 'decisions-bare.ts')], { DECISIONS_BENCH_BARE_BODY: FIXED }));
+  return asServer(startProcess('0', [...SERVER_NODE_FLAGS, join(HERE, 'decisions-bare.ts')], { DECISIONS_BENCH_BARE_BODY: FIXED }));
 }
 
 interface LoadGenerator {
   closed(server: Server, token: string, seconds: number): Promise<ClosedLoopResult & { serverCpu: number }>;
-  open(server: Server, token: string, rate: number, seconds: number): Promise<OpenLoopResult & { serverCpu: number }>;
+  open(server: Server, token: string, rate: number, seconds: number): Promise<OpenLoopResult & { serverCpu: number; stealMs: number }>;
   stop(): Promise<void>;
 }
 
@@ -214,13 +214,16 @@ async function startLoadGenerator(): Promise<LoadGenerator> {
   const proc = startProcess('1', ['--import', TSX, join(HERE, 'decisions-load.ts')], { GATEHOUSE_BENCH_ROLE: 'load' });
   await proc.next('ready');
   // Runs one phase and measures the share of its core the server used meanwhile.
+  // Also the time the machine's hypervisor took its cores away meanwhile (steal), which pauses
+  // every process at once, the generator on its own core too.
   const run = async <T>(server: Server, command: object, key: string) => {
     const cpu = server.cpuSeconds();
+    const steal = stealMs();
     const start = performance.now();
     const result = proc.next<T>(key);
     proc.child.stdin!.write(`${JSON.stringify(command)}\n`);
     const value = await result;
-    return { ...value, serverCpu: (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000) };
+    return { ...value, serverCpu: (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000), stealMs: stealMs() - steal };
   };
   return {
     closed: (server, token, seconds) => run(server, { kind: 'closed', url: server.url, token, seconds, connections: CONCURRENCY }, 'rps'),
@@ -337,6 +340,7 @@ async function main(): Promise<void> {
     const list2 = (rs: ClosedLoopResult[]) => rs.map((r) => `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)}`).join(', ');
     report([
       ['machine', `${availableParallelism()} cores; ${PINNED ? 'servers pinned to core 0, load generator to core 1 (taskset)' : 'not pinned'}`],
+      ['node flags of both servers', SERVER_NODE_FLAGS.join(' ') || '(none)'],
       ['load average before / after the HTTP phases', `${loadBefore} / ${loadAfter}`],
       ['members / workspaces', `${WORKSPACES * MEMBERS} / ${WORKSPACES}`],
       ['seeding two stores (s)', seeding.ms / 1000],
@@ -379,11 +383,22 @@ async function main(): Promise<void> {
   }
 }
 
-function openRows(label: string, r: OpenLoopResult & { serverCpu: number }): Array<[string, string]> {
+/** CPU time the hypervisor took from this machine's cores since boot, from /proc/stat (0 where there is none). */
+function stealMs(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]?.trim().split(/\s+/) ?? [];
+    // cpu user nice system idle iowait irq softirq steal …, in clock ticks (100 per second on Linux).
+    return Number(fields[8] ?? 0) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+function openRows(label: string, r: OpenLoopResult & { serverCpu: number; stealMs: number }): Array<[string, string]> {
   return [
     [
       `${label}: p50 / p90 / p99 / p99.9 / max ms`,
-      `${[r.p50, r.p90, r.p99, r.p999, r.max].map((x) => x.toFixed(2)).join(' / ')} (${r.requests} answers at ${r.achievedRps.toFixed(0)}/s, ${r.failures} failed, send lag <= ${r.maxSendLagMs.toFixed(1)} ms, CPU server ${Math.round(r.serverCpu * 100)}% generator ${Math.round(r.generatorCpu * 100)}%)`,
+      `${[r.p50, r.p90, r.p99, r.p999, r.max].map((x) => x.toFixed(2)).join(' / ')} (${r.requests} answers at ${r.achievedRps.toFixed(0)}/s, ${r.failures} failed, send lag <= ${r.maxSendLagMs.toFixed(1)} ms, CPU server ${Math.round(r.serverCpu * 100)}% generator ${Math.round(r.generatorCpu * 100)}%, steal ${r.stealMs} ms)`,
     ],
   ];
 }
