@@ -16,6 +16,7 @@ import { KubeClient, gatehouseResource } from '../src/kube/client.js';
 import { desiredStatus, type Status } from '../src/kube/controller/status.js';
 import { FIELD_MANAGER, STORE_FINALIZER, type GatehouseObject } from '../src/model/index.js';
 import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
+import { inParallel } from './parallel.js';
 import { procCpuSeconds } from './processes.js';
 import { report } from './report.js';
 
@@ -68,12 +69,7 @@ if (skip !== undefined) {
     const phase = async (name: string, inFlight: number, op: (i: number) => Promise<unknown>): Promise<number> => {
       const cpuFrom = serverCpu();
       const started = performance.now();
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: inFlight }, async () => {
-          while (next < N) await op(next++);
-        }),
-      );
+      await inParallel(N, inFlight, op);
       const seconds = (performance.now() - started) / 1000;
       const msPerWrite = ((serverCpu() - cpuFrom) / N) * 1000;
       rows.push([`${name}: writes/s, API server + etcd CPU ms per write`, `${(N / seconds).toFixed(0)}, ${msPerWrite.toFixed(2)}`]);
@@ -83,15 +79,7 @@ if (skip !== undefined) {
     const fresh = async (): Promise<string> => {
       const namespace = `bench-${namespaces++}`;
       await env.createNamespace(namespace);
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 16 }, async () => {
-          while (next < N) {
-            const i = next++;
-            await client.create(MEMBER, namespace, member(namespace, i));
-          }
-        }),
-      );
+      await inParallel(N, 16, (i) => client.create(MEMBER, namespace, member(namespace, i)));
       return namespace;
     };
     const writeStatus = (namespace: string, status: Status) => (i: number) =>

@@ -46,6 +46,7 @@ import { freePort } from '../test/support/postgres.js';
 import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
 import { formatHeapSummary, summarizeHeapSnapshot } from './heap-snapshot-summary.js';
 import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procCpuSeconds, procMemory, REPO, scrape, spawnGatehouse, stopProcess } from './processes.js';
+import { inParallel } from './parallel.js';
 import { percentile, report } from './report.js';
 
 const SIZE = sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 });
@@ -80,14 +81,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Creates every object with `CREATORS` parallel workers on one client. */
 async function createAll(client: KubeClient, objects: readonly GatehouseObject[]): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < objects.length) {
-      const object = objects[next++] as GatehouseObject;
-      await client.create(gatehouseResource(object.kind), object.metadata.namespace, object);
-    }
-  };
-  await Promise.all(Array.from({ length: CREATORS }, worker));
+  await inParallel(objects.length, CREATORS, (i) => {
+    const object = objects[i] as GatehouseObject;
+    return client.create(gatehouseResource(object.kind), object.metadata.namespace, object);
+  });
 }
 
 /** One page, tried again a few times: a loaded API server can take longer than one call may (100,000 objects at load 20 did). */
