@@ -18,17 +18,25 @@
 //     never reconciles); the mutating webhook sets the finalizer at creation and
 //     the operator's only write per object is its status. The baseline creators
 //     go through the webhook too.
-// Sizes: GATEHOUSE_BENCH_WORKSPACES (default 100) x GATEHOUSE_BENCH_MEMBERS
-// (default 100); GATEHOUSE_BENCH_CHANGES (default 100; 0 skips the changes).
-// Needs KUBEBUILDER_ASSETS (or .cache/envtest); says skipped without it.
-// GATEHOUSE_BENCH_HEAP_SNAPSHOT=1 also writes a heap snapshot of the operator
-// after convergence (after its peak RSS is read). GATEHOUSE_BENCH_CLI=tsx runs the
+// Sizes: 10,000 and 100,000 Members (100 and 1,000 Workspaces of 100), each in
+// every mode; GATEHOUSE_BENCH_WORKSPACES x GATEHOUSE_BENCH_MEMBERS (per
+// Workspace) runs one size instead. GATEHOUSE_BENCH_CHANGES (default 100; 0
+// skips the changes). Needs KUBEBUILDER_ASSETS (or .cache/envtest); says
+// skipped without it.
+// Where the time and memory go, printed after each run's figures:
+//   - the API server's CPU during the cold start, by kind of work, from its own
+//     pprof CPU profiles taken back to back while the operator converges
+//     (GATEHOUSE_BENCH_API_SERVER_PROFILE=0 skips them;
+//     GATEHOUSE_BENCH_API_SERVER_PROFILE_DIR=DIR keeps them for `go tool pprof`);
+//   - a heap snapshot of the operator after convergence (after its peak RSS is
+//     read), summarised (GATEHOUSE_BENCH_HEAP_SNAPSHOT=0 skips it).
+// GATEHOUSE_BENCH_CLI=tsx runs the
 // sources instead of the built CLI. Every `gatehouse run` gets the node options the chart sets
 // (`nodeOptions` in charts/gatehouse/values.yaml), as a deployment runs it;
 // GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS replaces them (e.g. "" for V8's defaults); GATEHOUSE_BENCH_OPERATOR_ARGS
 // adds `gatehouse run` flags (e.g. --workers 8).
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,23 +45,34 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { CHART_DIRECTORY } from '../src/crd/files.js';
 import { KubeClient, LEASE_RESOURCE, gatehouseResource, type KubeObject } from '../src/kube/client.js';
-import { Informer } from '../src/kube/informer.js';
 import { DEFAULT_LEASE_NAME } from '../src/kube/leader-election.js';
 import { STORE_FINALIZER, type GatehouseObject, type Kind } from '../src/model/index.js';
 import { errorMessage } from '../src/util/errors.js';
 import { Envtest, envtestSkipReason } from '../test/support/envtest.js';
 import { freePort } from '../test/support/postgres.js';
-import { buildDeclarations, countKinds, sizeFromEnv } from './declarations.js';
+import { buildDeclarations, countKinds, sizeFromEnv, type BenchSize } from './declarations.js';
 import { formatHeapSummary, summarizeHeapSnapshot } from './heap-snapshot-summary.js';
 import { CLI_BUILD, loadAverage, metricValue, prepareGatehouse, procCpuSeconds, procMemory, REPO, scrape, spawnGatehouse, stopProcess } from './processes.js';
 import { inParallel } from './parallel.js';
+import { decodeGoCpuProfile, summarizeGoCpuProfiles, type GoCpuProfile } from './pprof-summary.js';
 import { percentile, report } from './report.js';
 
-const SIZE = sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 });
+const SIZES: readonly BenchSize[] =
+  process.env.GATEHOUSE_BENCH_WORKSPACES || process.env.GATEHOUSE_BENCH_MEMBERS
+    ? [sizeFromEnv({ workspaces: 100, membersPerWorkspace: 100 })]
+    : [
+        { workspaces: 100, membersPerWorkspace: 100 },
+        { workspaces: 1000, membersPerWorkspace: 100 },
+      ];
 const MODES = (process.env.GATEHOUSE_BENCH_MODES ?? 'plain,webhook').split(',').filter((m) => m !== '');
 const CHANGES = Number(process.env.GATEHOUSE_BENCH_CHANGES ?? 100);
 const CREATORS = 4;
-const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT === '1';
+const HEAP_SNAPSHOT = process.env.GATEHOUSE_BENCH_HEAP_SNAPSHOT !== '0';
+const API_SERVER_PROFILE = process.env.GATEHOUSE_BENCH_API_SERVER_PROFILE !== '0';
+/** Seconds per API server CPU profile; they are taken back to back through the cold start. */
+const PROFILE_SECONDS = 5;
+/** Where to keep the raw profiles too (for `go tool pprof`); each run overwrites the last. */
+const PROFILE_DIR = process.env.GATEHOUSE_BENCH_API_SERVER_PROFILE_DIR || undefined;
 const CHART_NODE_OPTIONS = String((parseYaml(readFileSync(join(REPO, CHART_DIRECTORY, 'values.yaml'), 'utf8')) as { nodeOptions?: string }).nodeOptions ?? '');
 const OPERATOR_NODE_FLAGS = (process.env.GATEHOUSE_BENCH_OPERATOR_NODE_OPTIONS ?? CHART_NODE_OPTIONS).split(' ').filter((f) => f !== '');
 /** More `gatehouse run` flags, e.g. "--workers 8". */
@@ -169,6 +188,33 @@ async function webhookKnows(env: Envtest, member: GatehouseObject): Promise<void
   }
 }
 
+/** CPU profiles of the API server taken back to back until `stop()`, which waits for the one under way. */
+function profileApiServer(env: Envtest): { stop: () => Promise<GoCpuProfile[]> } {
+  const profiles: GoCpuProfile[] = [];
+  if (PROFILE_DIR !== undefined) mkdirSync(PROFILE_DIR, { recursive: true });
+  let stopping = false;
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        const raw = await env.cpuProfile(PROFILE_SECONDS);
+        if (PROFILE_DIR !== undefined) writeFileSync(join(PROFILE_DIR, `kube-apiserver-${String(profiles.length).padStart(3, '0')}.pb.gz`), raw);
+        profiles.push(decodeGoCpuProfile(raw));
+      } catch (err) {
+        process.stderr.write(`the API server's CPU profile failed, so none is summarised: ${errorMessage(err)}\n`);
+        profiles.length = 0;
+        return;
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      await loop;
+      return profiles;
+    },
+  };
+}
+
 /** Changes N Members' role one at a time and times each until the store's file has it. */
 async function changesToStore(client: KubeClient, storeFile: string, objects: readonly GatehouseObject[]): Promise<number[]> {
   const db = new DatabaseSync(storeFile, { readOnly: true });
@@ -196,7 +242,7 @@ async function changesToStore(client: KubeClient, storeFile: string, objects: re
   }
 }
 
-async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
+async function run(mode: Mode, size: BenchSize): Promise<{ rows: Row[]; heapSummary: string; apiServerSummary: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-envtest-'));
   const env = await Envtest.start();
   let operator: ChildProcess | undefined;
@@ -206,7 +252,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     const client = new KubeClient(kubeConfig);
     const kubeconfigFile = join(dir, 'kubeconfig');
     env.writeKubeconfig(kubeconfigFile);
-    const objects = buildDeclarations(SIZE);
+    const objects = buildDeclarations(size);
     const { workspaces, members } = countKinds(objects);
     for (const ns of new Set(objects.map((o) => o.metadata.namespace as string))) await env.createNamespace(ns);
     if (mode === 'webhook') replica = await startWebhookReplica(env, client, kubeconfigFile, dir, objects);
@@ -214,7 +260,9 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     // Baseline: the same objects created by a plain client (through the webhook in that mode),
     // Workspaces first: the validating webhook refuses a Member whose Workspace it has not seen yet.
     // The API server's and etcd's CPU, to show what bounds each phase on a machine they share.
-    const serverCpu = () => Object.values(env.pids).reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
+    const apiServerCpu = () => (env.pids.apiServer === undefined ? 0 : procCpuSeconds(env.pids.apiServer));
+    const etcdCpu = () => (env.pids.etcd === undefined ? 0 : procCpuSeconds(env.pids.etcd));
+    const serverCpu = () => apiServerCpu() + etcdCpu();
     const createCpuFrom = serverCpu();
     const workspaceStart = performance.now();
     await createAll(client, objects.filter((o) => o.kind === 'Workspace'));
@@ -226,30 +274,13 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     const createRate = objects.length / createSeconds;
     const createServerCpu = (serverCpu() - createCpuFrom) / createSeconds;
 
-    // Convergence is followed by an informer per kind (list, then watch from
-    // the list's resourceVersion: this API server refuses a watch without one).
-    const converged = { Member: new Set<string>(), Workspace: new Set<string>() };
-    const watchers: Array<Informer<KubeObject>> = [];
-    for (const [kind, phase] of [['Member', 'Invited'], ['Workspace', 'Ready']] as const) {
-      const informer = new Informer<KubeObject>({ client, resource: gatehouseResource(kind) });
-      informer.on((event) => {
-        const o = event.object;
-        const status = o.status as { phase?: string; observedGeneration?: number } | undefined;
-        const key = `${o.metadata.namespace}/${o.metadata.name}`;
-        if (event.type !== 'delete' && status?.observedGeneration === o.metadata.generation && status?.phase === phase) converged[kind].add(key);
-        else converged[kind].delete(key);
-      });
-      informer.start();
-      await informer.waitForSync(600_000);
-      watchers.push(informer);
-    }
-
     // The operator, as its own process.
     const metricsPort = await freePort();
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const storeFile = join(dir, 'identity.db');
+    const profiler = API_SERVER_PROFILE ? profileApiServer(env) : undefined;
     const started = performance.now();
-    const coldStartCpuFrom = serverCpu();
+    const coldStartCpuFrom = { apiServer: apiServerCpu(), etcd: etcdCpu() };
     operator = spawnGatehouse(
       ['run', '--kubeconfig', kubeconfigFile, '--store', `sqlite:${storeFile}`, '--no-leader-elect', '--probe-listen', '', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'warn', ...OPERATOR_ARGS],
       { nodeArgs: [...OPERATOR_NODE_FLAGS, ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])] },
@@ -258,33 +289,51 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
     let exited = false;
     operator.on('exit', () => (exited = true));
 
-    // Convergence through one watch per kind (listing every object every
-    // second would load the API server the operator shares); memory sampled
-    // from the operator's /metrics meanwhile; the end confirmed by a list.
+    // Convergence: once the operator's own counters show a status write for
+    // every object, a paged list confirms each is written at its generation.
+    // The bench keeps no watch of its own open meanwhile: the API server would
+    // send it every status write, work the creators' phase did not have.
+    // Memory is sampled from the same /metrics.
     let peakHeapUsed = 0;
     let peakExternal = 0;
     let load = loadAverage();
+    let convergedAt = 0;
+    let refutedAt = { writes: -1, time: 0 };
     const deadline = Date.now() + 4 * 3_600_000;
     for (let tick = 0; ; tick += 1) {
       await sleep(1000);
       if (exited) throw new Error('the operator process exited before it converged');
       if (tick % 30 === 0) load = loadAverage();
+      let text: string;
       try {
-        const text = await scrape(metricsUrl);
-        peakHeapUsed = Math.max(peakHeapUsed, metricValue(text, 'gatehouse_nodejs_heap_size_used_bytes') / 2 ** 20);
-        peakExternal = Math.max(peakExternal, metricValue(text, 'gatehouse_nodejs_external_memory_bytes') / 2 ** 20);
+        text = await scrape(metricsUrl);
       } catch {
-        // Not listening yet.
+        continue; // Not listening yet.
       }
-      if (converged.Member.size === members && converged.Workspace.size === workspaces) {
-        if ((await countConverged(client, 'Member', 'Invited')) === members && (await countConverged(client, 'Workspace', 'Ready')) === workspaces) break;
+      peakHeapUsed = Math.max(peakHeapUsed, metricValue(text, 'gatehouse_nodejs_heap_size_used_bytes') / 2 ** 20);
+      peakExternal = Math.max(peakExternal, metricValue(text, 'gatehouse_nodejs_external_memory_bytes') / 2 ** 20);
+      const memberStatusWrites = metricValue(text, 'gatehouse_api_writes_total', 'resource="members/status"');
+      const workspaceStatusWrites = metricValue(text, 'gatehouse_api_writes_total', 'resource="workspaces/status"');
+      // After a list that found objects still unwritten, wait for more writes (counted as they are
+      // sent, so the last may still be on its way) or 5 s before listing again.
+      const writes = memberStatusWrites + workspaceStatusWrites;
+      if (memberStatusWrites >= members && workspaceStatusWrites >= workspaces && (writes > refutedAt.writes || performance.now() - refutedAt.time > 5000)) {
+        const listedAt = performance.now();
+        if ((await countConverged(client, 'Member', 'Invited')) === members && (await countConverged(client, 'Workspace', 'Ready')) === workspaces) {
+          convergedAt = listedAt;
+          break;
+        }
+        refutedAt = { writes, time: performance.now() };
       }
       if (Date.now() > deadline) throw new Error('the operator did not converge within four hours');
     }
-    const convergedSeconds = (performance.now() - started) / 1000;
-    const coldStartServerCpu = (serverCpu() - coldStartCpuFrom) / convergedSeconds;
+    const convergedSeconds = (convergedAt - started) / 1000;
+    const coldStartApiServerCpu = (apiServerCpu() - coldStartCpuFrom.apiServer) / convergedSeconds;
+    const coldStartEtcdCpu = (etcdCpu() - coldStartCpuFrom.etcd) / convergedSeconds;
+    const coldStartServerCpu = coldStartApiServerCpu + coldStartEtcdCpu;
+    const apiServerProfiles = (await profiler?.stop()) ?? [];
+    const apiServerSummary = apiServerProfiles.length > 0 ? summarizeGoCpuProfiles(apiServerProfiles) : '';
     const rate = objects.length / convergedSeconds;
-    await Promise.all(watchers.map((w) => w.stop()));
     const peakRss = procMemory(pid, 'VmHWM');
     const rssAfter = procMemory(pid, 'VmRSS');
     // Events are sent after the status write; give them a moment before counting writes.
@@ -348,6 +397,8 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
       ['store syncs: batches, s in all (share of the cold start), mean ms', `${storeSyncs}, ${storeSyncSeconds.toFixed(1)} (${Math.round((100 * storeSyncSeconds) / convergedSeconds)}%), ${((1000 * storeSyncSeconds) / Math.max(1, storeSyncs)).toFixed(1)}`],
       ['reconcile batch duration, mean over objects, ms', batchKeySeconds * 1000],
       ['API server + etcd CPU, cores busy: while the creators ran / during the cold start', `${createServerCpu.toFixed(2)} / ${coldStartServerCpu.toFixed(2)} (of ${availableParallelism()})`],
+      ['  during the cold start: API server / etcd, cores', `${coldStartApiServerCpu.toFixed(2)} / ${coldStartEtcdCpu.toFixed(2)}`],
+      ['  operator, cores (CPU time / cold start)', cpu / convergedSeconds],
       [`operator CPU at rest after convergence (${IDLE_SECONDS} s), millicores`, idleMillicores],
       [`API writes per object (all; goal ${mode === 'webhook' ? '1' : '2'} + events)`, writes / objects.length],
       ['  status writes per object', statusWrites / objects.length],
@@ -362,7 +413,7 @@ async function run(mode: Mode): Promise<{ rows: Row[]; heapSummary: string }> {
         : []),
       ...(HEAP_SNAPSHOT ? [['heap snapshot', snapshot || 'not written'] as Row] : []),
     ];
-    return { rows, heapSummary };
+    return { rows, heapSummary, apiServerSummary };
   } finally {
     await stopProcess(operator);
     await stopProcess(replica);
@@ -378,12 +429,16 @@ async function main(): Promise<void> {
     return;
   }
   prepareGatehouse();
-  for (const mode of MODES) {
-    if (mode !== 'plain' && mode !== 'webhook') throw new Error(`GATEHOUSE_BENCH_MODES: "${mode}" is not plain or webhook`);
-    process.stdout.write(`\n### mode: ${mode}\n`);
-    const { rows, heapSummary } = await run(mode);
-    report(rows);
-    if (heapSummary !== '') process.stdout.write(`\noperator heap after convergence (${mode}):\n${heapSummary}\n`);
+  for (const mode of MODES) if (mode !== 'plain' && mode !== 'webhook') throw new Error(`GATEHOUSE_BENCH_MODES: "${mode}" is not plain or webhook`);
+  for (const size of SIZES) {
+    for (const mode of MODES as Mode[]) {
+      const label = `${(size.workspaces * size.membersPerWorkspace).toLocaleString('en')} Members, ${mode}`;
+      process.stdout.write(`\n### ${label}\n`);
+      const { rows, heapSummary, apiServerSummary } = await run(mode, size);
+      report(rows);
+      if (apiServerSummary !== '') process.stdout.write(`\nthe API server's CPU during the cold start (${label}; pprof, ${PROFILE_SECONDS} s profiles back to back):\n${apiServerSummary}\n`);
+      if (heapSummary !== '') process.stdout.write(`\noperator heap after convergence (${label}):\n${heapSummary}\n`);
+    }
   }
 }
 

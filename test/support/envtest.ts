@@ -92,14 +92,14 @@ async function issueClientCertificate(ca: KeyPairPem, user: string, groups: stri
   return { cert: cert.toString('pem'), key: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
 }
 
-function httpsRequest(url: string, ca: string, client: KeyPairPem, method = 'GET', body?: unknown): Promise<{ status: number; body: string }> {
+function httpsRequest(url: string, ca: string, client: KeyPairPem, method = 'GET', body?: unknown, timeout = 10_000): Promise<{ status: number; bytes: Buffer }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
-    const req = request(url, { method, headers, ca, cert: client.cert, key: client.key, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    const req = request(url, { method, headers, ca, cert: client.cert, key: client.key, timeout }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
@@ -345,8 +345,16 @@ export class Envtest {
   }
 
   /** A raw request as the admin: the body goes over the wire exactly as given. */
-  request(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-    return httpsRequest(`${this.url}${path}`, this.ca.cert, this.admin, method, body);
+  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+    const res = await httpsRequest(`${this.url}${path}`, this.ca.cert, this.admin, method, body);
+    return { status: res.status, body: res.bytes.toString('utf8') };
+  }
+
+  /** A CPU profile of the API server over the next `seconds` (pprof's gzipped protobuf; `--profiling` is on by default). */
+  async cpuProfile(seconds: number): Promise<Buffer> {
+    const res = await httpsRequest(`${this.url}/debug/pprof/profile?seconds=${seconds}`, this.ca.cert, this.admin, 'GET', undefined, (seconds + 30) * 1000);
+    if (res.status !== 200) throw new Error(`envtest: /debug/pprof/profile answered ${res.status}: ${res.bytes.toString('utf8').slice(0, 300)}`);
+    return res.bytes;
   }
 
   /** Stops the API server, then etcd (by PID), and removes the folder; safe to call twice. */
