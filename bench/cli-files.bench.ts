@@ -8,11 +8,14 @@
 //     zero writes: no audit entry added, no row's updated_at moved, and the
 //     command's own summary says nothing to do.
 // GATEHOUSE_BENCH_CLI_MEMBERS (default "10000,100000") sets the sizes; the
-// ratio compares the last to the first.
-import { mkdtempSync, rmSync } from 'node:fs';
+// ratio compares the last to the first. When the no-op misses its goal (or with
+// GATEHOUSE_BENCH_CLI_PROFILE=1), it runs once more under node --cpu-prof and
+// prints where each thread's time went (bench/cpu-profile-summary.ts).
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import { buildDeclarations, writeDeclarationFiles } from './declarations.js';
 import { CLI_BUILD, loadAverage, prepareGatehouse, runMeasured, type MeasuredRun } from './processes.js';
 import { report } from './report.js';
@@ -21,6 +24,7 @@ const MEMBERS_PER_WORKSPACE = 100;
 const SIZES = (process.env.GATEHOUSE_BENCH_CLI_MEMBERS ?? '10000,100000').split(',').map(Number);
 const RATIO_GOAL = 12;
 const NOOP_GOAL_SECONDS = 5;
+const PROFILE_NOOP = process.env.GATEHOUSE_BENCH_CLI_PROFILE === '1';
 // Only the bench's own settings reach the commands.
 const ENV = { GATEHOUSE_STORE: '', GATEHOUSE_AUDIT_KEY: '', GATEHOUSE_AUDIT_KEY_FILE: '' };
 
@@ -105,6 +109,19 @@ async function main(): Promise<void> {
       [`no-op re-apply writes (goal 0): ${writes === 0 ? 'met' : 'NOT met'}`, `${after.audit - before.audit} audit entries, updated_at ${after.updated === before.updated ? 'unchanged' : 'moved'}, ${summary.actions.length} actions`],
     );
     report(rows);
+
+    if (PROFILE_NOOP || again.seconds >= NOOP_GOAL_SECONDS) {
+      // Once more under the profiler (slower than the run above), to show where the time goes.
+      const profiles = join(root, 'cpu-profiles');
+      const profiled = mustSucceed(
+        'gatehouse apply (no-op, profiled)',
+        await runMeasured(['apply', dir, '--store', `sqlite:${large.store}`, '-o', 'json'], { ...ENV, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` }),
+      );
+      process.stdout.write(`\nthe no-op re-apply under node --cpu-prof: ${profiled.seconds.toFixed(2)} s; each thread's profile:\n`);
+      for (const file of readdirSync(profiles).sort()) {
+        process.stdout.write(`\n${file}\n${summarizeCpuProfile(JSON.parse(readFileSync(join(profiles, file), 'utf8')), 15)}\n`);
+      }
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
