@@ -68,7 +68,7 @@ function pushVarints(target: number[], field: { value: number; bytes: Uint8Array
   while (!packed.done) target.push(packed.varint());
 }
 
-/** Decodes a (gzipped or plain) pprof profile; `valueIndex` picks the CPU nanoseconds column. */
+/** Decodes a (gzipped or plain) pprof profile, taking the CPU nanoseconds of each sample. */
 export function decodeGoCpuProfile(data: Uint8Array): GoCpuProfile {
   const bytes = data[0] === 0x1f && data[1] === 0x8b ? gunzipSync(data) : data;
   const strings: string[] = [];
