@@ -4,6 +4,7 @@
 //   npx tsx bench/cpu-profile-summary.ts FILE.cpuprofile [TOP]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { shareRows } from './report.js';
 
 interface ProfileNode {
   id: number;
@@ -44,18 +45,12 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 25): string {
     functions.set(name, (functions.get(name) ?? 0) + us);
     packages.set(where, (packages.get(where) ?? 0) + us);
   }
-  const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  const rows = (m: Map<string, number>) =>
-    [...m]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([k, us]) => `  ${pct(us)}  ${k}`);
   return [
     `busy ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s sampled; self time, share of busy:`,
     'by package or folder:',
-    ...rows(packages),
+    ...shareRows(packages, busy, top),
     'by function:',
-    ...rows(functions),
+    ...shareRows(functions, busy, top),
   ].join('\n');
 }
 

@@ -7,11 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { shareRows } from './report.js';
 
 /** One decoded profile: each sample's stack (function names, leaf first) and its CPU nanoseconds. */
 export interface GoCpuProfile {
   samples: Array<{ stack: string[]; nanoseconds: number }>;
 }
+
+const UTF8 = new TextDecoder();
 
 class ProtoReader {
   #pos = 0;
@@ -132,7 +135,7 @@ export function decodeGoCpuProfile(data: Uint8Array): GoCpuProfile {
         break;
       }
       case 6:
-        strings.push(new TextDecoder().decode(f.bytes));
+        strings.push(UTF8.decode(f.bytes));
         break;
       default:
         break;
@@ -193,18 +196,12 @@ export function summarizeGoCpuProfiles(profiles: readonly GoCpuProfile[], top = 
       add(byWork, classifyApiServerStack(stack), nanoseconds);
     }
   }
-  const pct = (ns: number) => `${((100 * ns) / Math.max(1, total)).toFixed(1).padStart(5)}%`;
-  const rows = (m: Map<string, number>, n: number) =>
-    [...m]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([k, ns]) => `  ${pct(ns)}  ${k}`);
   return [
     `${(total / 1e9).toFixed(1)} s of API server CPU sampled; share of it:`,
     'by kind of work:',
-    ...rows(byWork, byWork.size),
+    ...shareRows(byWork, total, byWork.size),
     'by function, self time:',
-    ...rows(selfByFunction, top),
+    ...shareRows(selfByFunction, total, top),
   ].join('\n');
 }
 

@@ -19,6 +19,14 @@ export function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
+/** The `top` largest entries of `totals` as lines "  12.3%  key", each as a share of `whole`. */
+export function shareRows(totals: ReadonlyMap<string, number>, whole: number, top: number): string[] {
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, amount]) => `  ${((100 * amount) / Math.max(1, whole)).toFixed(1).padStart(5)}%  ${key}`);
+}
+
 export function report(rows: Array<[string, string | number]>): void {
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [key, value] of rows) {
