@@ -54,8 +54,21 @@ function upsertUsage(db: Kysely<Database> | Transaction<Database>, rows: UsageVa
 interface UsageWriter {
   /** Rows per transaction. */
   readonly rowsPerWrite: number;
-  write(rows: UsageValues[]): Promise<void>;
+  /** Gets ready to write (a thread started), ahead of the first flush. */
+  start(): void;
+  write(rows: readonly UsageRow[]): Promise<void>;
   close(): Promise<void>;
+}
+
+function usageValues(row: UsageRow): UsageValues {
+  return {
+    workspace_id: row.workspaceId,
+    email_normalized: row.email,
+    permission_id: row.permission,
+    allowed_count: row.count,
+    first_allowed_at: new Date(row.first).toISOString(),
+    last_allowed_at: new Date(row.last).toISOString(),
+  };
 }
 
 /**
@@ -68,8 +81,9 @@ function usageWriterFor(store: Store): UsageWriter {
   if (store.sqliteFile === undefined) {
     return {
       rowsPerWrite: 50,
+      start: () => {},
       write: async (rows) => {
-        await store.write((trx) => upsertUsage(trx, rows).execute());
+        await store.write((trx) => upsertUsage(trx, rows.map(usageValues)).execute());
         await new Promise((resolve) => setImmediate(resolve));
       },
       close: async () => {},
@@ -81,7 +95,13 @@ function usageWriterFor(store: Store): UsageWriter {
   return {
     // Short enough that a decision needing the write lock (a support decision's audit entry) waits little.
     rowsPerWrite: 500,
-    write: (rows) => worker.run({ sql, rows: rows.map((r) => [r.workspace_id, r.email_normalized, r.permission_id, r.allowed_count, r.first_allowed_at, r.last_allowed_at]) }),
+    start: () => worker.start(),
+    write: (rows) => {
+      // The statement's columns in order; the two times go as epoch milliseconds, formatted by the worker.
+      const values: Array<string | number> = [];
+      for (const r of rows) values.push(r.workspaceId, r.email, r.permission, r.count, r.first, r.last);
+      return worker.run({ sql, width: 6, values, instants: [4, 5] });
+    },
     close: () => worker.close(),
   };
 }
@@ -149,6 +169,7 @@ export class UsageRecorder {
   /** Starts writing counts every flush interval, on the clock. */
   start(): void {
     this.#started = true;
+    this.#writer.start();
     this.#arm();
   }
 
@@ -298,16 +319,7 @@ export class UsageRecorder {
     let written = 0;
     try {
       for (const size = this.#writer.rowsPerWrite; written < batch.length; written += size) {
-        await this.#writer.write(
-          batch.slice(written, written + size).map((row) => ({
-            workspace_id: row.workspaceId,
-            email_normalized: row.email,
-            permission_id: row.permission,
-            allowed_count: row.count,
-            first_allowed_at: new Date(row.first).toISOString(),
-            last_allowed_at: new Date(row.last).toISOString(),
-          })),
-        );
+        await this.#writer.write(batch.slice(written, written + size));
       }
     } catch (err) {
       this.#restore(batch.slice(written));
