@@ -18,10 +18,11 @@
 // so background load falls on each alike); latency percentiles at half the
 // bare server's rate, in rounds, and at a fixed modest rate (open loop, from
 // each request's due time: no coordinated omission); the same with half of
-// all members and grants expired. Bars on rates and p99s are judged on the
-// median round, and every round is printed; the server's peak RSS; how long a store change takes to show in
-// /v1/check (p99 over 100 changes); and `gatehouse review` of the 100,000
-// members with 1,000,000 recorded decisions. Each bar is printed met or not.
+// all members and grants expired; the server's peak RSS; how long a store
+// change takes to show in /v1/check (p99 over 100 changes); and `gatehouse
+// review` of the 100,000 members with 1,000,000 recorded decisions. Each bar
+// is printed met or not; those on rates and p99s are judged on the median
+// round, and every round is printed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -280,6 +281,7 @@ async function main(): Promise<void> {
     running.push(gatehouseExpired);
     const servers = [bare, gatehouse, gatehouseExpired];
     const load = await startLoadGenerator(servers);
+    // A stopped server takes its SIGTERM only once it runs again.
     running.push({ stop: async () => runAll(servers) }, load);
 
     // Warm-up, not counted: JIT, connections, and every workspace's facts loaded once.
@@ -293,8 +295,7 @@ async function main(): Promise<void> {
     const serverCpu = { bare: [] as number[], gatehouse: [] as number[], expired: [] as number[] };
     const turns = [['bare', bare, token], ['gatehouse', gatehouse, token], ['expired', gatehouseExpired, expiredToken]] as const;
     for (let round = 0; round < ROUNDS; round++) {
-      // The order turns each round: a server's background work (usage writes) lands in the next
-      // window on the same core, and should not always land on the same server.
+      // The order turns each round, so that a slow spell of the machine does not always fall on the same server.
       for (let k = 0; k < turns.length; k++) {
         const [name, server, t] = turns[(k + round) % turns.length] as (typeof turns)[number];
         // A second, not counted, for the server to catch up on what it missed while stopped.
@@ -305,6 +306,7 @@ async function main(): Promise<void> {
       }
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const median = (xs: number[]) => percentile(xs, 50);
     const bareRps = median(closed.bare.map((r) => r.rps));
     const gatehouseRps = median(closed.gatehouse.map((r) => r.rps));
     const expiredRps = median(closed.expired.map((r) => r.rps));
@@ -440,15 +442,9 @@ function stealMs(): number {
 
 type OpenRun = OpenLoopResult & { serverCpu: number; stealMs: number };
 
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/** The run with the median p99 (the lower middle one of an even count). */
+/** The run with the median p99; of an even count, the higher of the two middle ones. */
 function medianRun(runs: readonly OpenRun[]): OpenRun {
-  return [...runs].sort((a, b) => a.p99 - b.p99)[Math.floor((runs.length - 1) / 2)] as OpenRun;
+  return [...runs].sort((a, b) => a.p99 - b.p99)[Math.floor(runs.length / 2)] as OpenRun;
 }
 
 function openRows(label: string, r: OpenRun): Array<[string, string]> {
