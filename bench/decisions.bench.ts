@@ -15,7 +15,7 @@
 // server being measured runs: the others are stopped (SIGSTOP) meanwhile.
 //
 // Measures: requests/s (closed loop, in rounds with the servers taking turns
-// so background load falls on each alike); latency percentiles at half the
+// so a slow spell of the machine falls on each alike); latency percentiles at half the
 // bare server's rate, in rounds, and at a fixed modest rate (open loop, from
 // each request's due time: no coordinated omission); the same with half of
 // all members and grants expired; the server's peak RSS; how long a store
