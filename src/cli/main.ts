@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { errorMessage, UsageError } from '../util/errors.js';
+import { keepTickObjectShape } from '../util/tick-shape.js';
 import { registerCommands } from './commands/index.js';
 
 export const EXIT_OK = 0;
@@ -21,6 +22,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Before the first full garbage collection: keeps every nextTick on V8's fast path (ADR 0020).
+  keepTickObjectShape();
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
