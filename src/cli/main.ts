@@ -22,7 +22,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // Before the first full garbage collection: keeps every nextTick on V8's fast path (ADR 0020).
+  // Before the first full garbage collection: keeps every nextTick on V8's fast path (ADR 20).
   keepTickObjectShape();
   const program = await buildProgram(argv);
   try {
