@@ -6,11 +6,14 @@
 //   {"kind":"closed","url":…,"seconds":…,"connections":…}
 //     Closed loop: each keep-alive connection has one request in flight, the
 //     next sent when the answer arrives. Gives the most requests per second.
-//   {"kind":"open","url":…,"seconds":…,"rate":…,"connections":…}
+//   {"kind":"open","url":…,"seconds":…,"rate":…,"connections":…,"warmupSeconds":…}
 //     Open loop at a fixed rate (as wrk2 does): request i is due at start +
 //     i/rate whatever happened before, and its latency is counted from that
 //     due time, not from when it was sent, so a stall is charged to every
 //     request that should have gone out during it (no coordinated omission).
+//     The first warmupSeconds run at the same rate on the same connections and
+//     are not counted: the measured window is the steady state, not the
+//     opening of the connections.
 //
 // Connections are keep-alive sockets with prebuilt requests (see Connections); every answer must be a 200.
 import { performance } from 'node:perf_hooks';
@@ -30,6 +33,8 @@ export interface ClosedLoopResult {
 
 export interface OpenLoopResult {
   rate: number;
+  /** Seconds at the rate before the measured window, on the same connections, not counted. */
+  warmupSeconds: number;
   /** Requests answered per second over the run, from the first due time to the last answer. */
   achievedRps: number;
   requests: number;
@@ -237,7 +242,13 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
+/** Collects the generator's own garbage between runs (when run with --expose-gc): a run's leftovers are not collected in the middle of the next. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 export async function closedLoop(url: string, token: string, seconds: number, connections: number): Promise<ClosedLoopResult> {
+  collectGarbage();
   const pool = await Connections.open(url, connections);
   const prebuilt = requests(url, token);
   const cpu = process.cpuUsage();
@@ -268,11 +279,13 @@ export async function closedLoop(url: string, token: string, seconds: number, co
   return { rps: answered / (elapsed / 1000), requests: answered, failures, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), generatorCpu };
 }
 
-export async function openLoop(url: string, token: string, seconds: number, rate: number, connections: number): Promise<OpenLoopResult> {
+export async function openLoop(url: string, token: string, seconds: number, rate: number, connections: number, warmupSeconds = 0): Promise<OpenLoopResult> {
+  collectGarbage();
   const pool = await Connections.open(url, connections);
   const prebuilt = requests(url, token);
-  const total = Math.max(1, Math.round(rate * seconds));
-  const latencies = new Float64Array(total);
+  const warmup = Math.round(rate * warmupSeconds);
+  const total = warmup + Math.max(1, Math.round(rate * seconds));
+  const latencies = new Float64Array(total - warmup);
   let answered = 0;
   let failures = 0;
   let sent = 0;
@@ -289,12 +302,13 @@ export async function openLoop(url: string, token: string, seconds: number, rate
       while (sent < total) {
         const due = start + sent * intervalMs;
         if (due > now) break;
-        maxSendLagMs = Math.max(maxSendLagMs, now - due);
+        if (sent >= warmup) maxSendLagMs = Math.max(maxSendLagMs, now - due);
         const request = prebuilt[sent % prebuilt.length] as Buffer;
+        const counted = sent >= warmup;
         sent += 1;
         pool.send(request, (status) => {
-          if (status === 200) latencies[answered++] = performance.now() - due;
-          else failures += 1;
+          if (status !== 200) failures += 1;
+          else if (counted) latencies[answered++] = performance.now() - due;
           if (++settled === total) resolve();
         });
       }
@@ -306,12 +320,13 @@ export async function openLoop(url: string, token: string, seconds: number, rate
     };
     tick();
   });
-  const elapsed = performance.now() - start;
+  const elapsed = performance.now() - (start + warmup * intervalMs);
   const generatorCpu = cpuShare(cpu, wall);
   pool.close();
   const sorted = latencies.subarray(0, answered).sort();
   return {
     rate,
+    warmupSeconds,
     achievedRps: answered / (elapsed / 1000),
     requests: answered,
     failures,
@@ -327,7 +342,7 @@ export async function openLoop(url: string, token: string, seconds: number, rate
 
 type Command =
   | { kind: 'closed'; url: string; token: string; seconds: number; connections: number }
-  | { kind: 'open'; url: string; token: string; seconds: number; rate: number; connections: number };
+  | { kind: 'open'; url: string; token: string; seconds: number; rate: number; connections: number; warmupSeconds?: number };
 
 if (process.env.GATEHOUSE_BENCH_ROLE === 'load') {
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
@@ -340,7 +355,7 @@ if (process.env.GATEHOUSE_BENCH_ROLE === 'load') {
       const result =
         command.kind === 'closed'
           ? await closedLoop(command.url, command.token, command.seconds, command.connections)
-          : await openLoop(command.url, command.token, command.seconds, command.rate, command.connections);
+          : await openLoop(command.url, command.token, command.seconds, command.rate, command.connections, command.warmupSeconds);
       process.stdout.write(`${JSON.stringify(result)}\n`);
     }
     running = false;
