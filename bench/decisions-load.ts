@@ -35,7 +35,7 @@ export interface OpenLoopResult {
   rate: number;
   /** Seconds at the rate before the measured window, on the same connections, not counted. */
   warmupSeconds: number;
-  /** Requests answered per second over the run, from the first due time to the last answer. */
+  /** Requests answered per second over the measured window, from its first due time to the last answer. */
   achievedRps: number;
   requests: number;
   failures: number;
@@ -302,9 +302,9 @@ export async function openLoop(url: string, token: string, seconds: number, rate
       while (sent < total) {
         const due = start + sent * intervalMs;
         if (due > now) break;
-        if (sent >= warmup) maxSendLagMs = Math.max(maxSendLagMs, now - due);
-        const request = prebuilt[sent % prebuilt.length] as Buffer;
         const counted = sent >= warmup;
+        if (counted) maxSendLagMs = Math.max(maxSendLagMs, now - due);
+        const request = prebuilt[sent % prebuilt.length] as Buffer;
         sent += 1;
         pool.send(request, (status) => {
           if (status !== 200) failures += 1;
