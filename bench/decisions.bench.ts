@@ -67,7 +67,7 @@ const OPEN_CONNECTIONS = Number(process.env.DECISIONS_BENCH_OPEN_CONNECTIONS ?? 
  * Each open-loop run first sends at its rate for this long on the same connections, not counted,
  * as wrk2 calibrates before it measures: the latencies are those of the steady state. Counted, the
  * first second of a run (64 connections opened at once, the generator's turns 4 to 13 ms apart and
- * its major GC of the run before) held 250 to 550 of the answers over 5 ms at 15,000/s, up to a
+ * its major GC of the run before) held 250 to 450 of the answers over 5 ms at 15,000/s, up to a
  * third of a 10 s run's p99 budget.
  */
 const OPEN_WARMUP_SECONDS = Number(process.env.DECISIONS_BENCH_OPEN_WARMUP_SECONDS ?? 1);
