@@ -36,7 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { summarizeCpuProfile } from './cpu-profile-summary.js';
 import type { ClosedLoopResult, OpenLoopResult } from './decisions-load.js';
-import { loadAverage, prepareGatehouse, procCpuSeconds, procMemory } from './processes.js';
+import { loadAverage, otherProcessesCpuNs, otherProcessesSince, prepareGatehouse, procCpuSeconds, procMemory } from './processes.js';
 import { percentile, report, timeIt } from './report.js';
 import { createApiToken } from '../src/http/tokens.js';
 import { gatherReview } from '../src/review/gather.js';
@@ -226,7 +226,7 @@ function startBare(): Promise<Server> {
 
 interface LoadGenerator {
   closed(server: Server, token: string, seconds: number): Promise<ClosedLoopResult & { serverCpu: number }>;
-  open(server: Server, token: string, rate: number, seconds: number): Promise<OpenLoopResult & { serverCpu: number; stealMs: number }>;
+  open(server: Server, token: string, rate: number, seconds: number): Promise<OpenRun>;
   stop(): Promise<void>;
 }
 
@@ -248,18 +248,24 @@ async function startLoadGenerator(servers: readonly Server[]): Promise<LoadGener
   // --expose-gc: the generator collects its own garbage before each run, not in the middle of one.
   const proc = startProcess('1', ['--expose-gc', '--import', TSX, join(HERE, 'decisions-load.ts')], { GATEHOUSE_BENCH_ROLE: 'load' });
   await proc.next('ready');
+  // The bench's own processes; everything else that runs meanwhile takes a core from them.
+  const own = new Set([process.pid, proc.child.pid as number, ...servers.map((s) => s.child.pid as number)]);
   // Runs one phase and measures the share of its core the server used meanwhile.
   // Also the time the machine's hypervisor took its cores away meanwhile (steal), which pauses
-  // every process at once, the generator on its own core too.
+  // every process at once, the generator on its own core too; and the CPU other processes on the
+  // machine used meanwhile: a few milliseconds of them at once on the server's or the generator's
+  // core is a few milliseconds of late answers (see docs/decision-api.md).
   const run = async <T>(server: Server, command: object, key: string) => {
     runOnly(server, servers);
+    const others = otherProcessesCpuNs(own);
     const cpu = server.cpuSeconds();
     const steal = stealMs();
     const start = performance.now();
     const result = proc.next<T>(key);
     proc.child.stdin!.write(`${JSON.stringify(command)}\n`);
     const value = await result;
-    return { ...value, serverCpu: (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000), stealMs: stealMs() - steal };
+    const serverCpu = (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000);
+    return { ...value, serverCpu, stealMs: stealMs() - steal, others: otherProcessesSince(others, otherProcessesCpuNs(own)) };
   };
   return {
     closed: (server, token, seconds) => run(server, { kind: 'closed', url: server.url, token, seconds, connections: CONCURRENCY }, 'rps'),
@@ -447,7 +453,7 @@ function stealMs(): number {
   }
 }
 
-type OpenRun = OpenLoopResult & { serverCpu: number; stealMs: number };
+type OpenRun = OpenLoopResult & { serverCpu: number; stealMs: number; others: ReturnType<typeof otherProcessesSince> };
 
 /** The run with the median p99; of an even count, the higher of the two middle ones. */
 function medianRun(runs: readonly OpenRun[]): OpenRun {
@@ -458,7 +464,7 @@ function openRows(label: string, r: OpenRun): Array<[string, string]> {
   return [
     [
       `${label}: p50 / p90 / p99 / p99.9 / max ms`,
-      `${[r.p50, r.p90, r.p99, r.p999, r.max].map((x) => x.toFixed(2)).join(' / ')} (${r.requests} answers at ${r.achievedRps.toFixed(0)}/s, ${r.failures} failed, send lag <= ${r.maxSendLagMs.toFixed(1)} ms, CPU server ${Math.round(r.serverCpu * 100)}% generator ${Math.round(r.generatorCpu * 100)}%, steal ${r.stealMs} ms)`,
+      `${[r.p50, r.p90, r.p99, r.p999, r.max].map((x) => x.toFixed(2)).join(' / ')} (${r.requests} answers at ${r.achievedRps.toFixed(0)}/s, ${r.failures} failed, send lag <= ${r.maxSendLagMs.toFixed(1)} ms, CPU server ${Math.round(r.serverCpu * 100)}% generator ${Math.round(r.generatorCpu * 100)}%, steal ${r.stealMs} ms, other processes ${r.others.ms.toFixed(0)} ms${r.others.busiest !== undefined ? ` (most: ${r.others.busiest} ${r.others.busiestMs.toFixed(0)} ms)` : ''})`,
     ],
   ];
 }

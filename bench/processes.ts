@@ -4,7 +4,7 @@
 // tsx would add its compiler and the sources' source maps to every figure);
 // GATEHOUSE_BENCH_CLI=tsx runs the sources instead.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,6 +40,46 @@ export function procCpuSeconds(pid: number): number {
   // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux); the command name may hold spaces.
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU time every other process on the machine has run so far, ns by "command (pid)", from
+ * /proc/PID/task/TID/schedstat (nanoseconds, unlike /proc/PID/stat's 10 ms ticks); the processes
+ * in `own` are left out. Empty where /proc has no schedstat. Read between runs, not during one:
+ * the walk itself costs a few milliseconds.
+ */
+export function otherProcessesCpuNs(own: ReadonlySet<number>): Map<string, number> {
+  const byProcess = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && !own.has(Number(name)));
+  } catch {
+    return byProcess;
+  }
+  for (const pid of pids) {
+    try {
+      const command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      let ns = 0;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
+      byProcess.set(`${command} (${pid})`, ns);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return byProcess;
+}
+
+/** What other processes ran between two readings of otherProcessesCpuNs: total ms, and the busiest process. */
+export function otherProcessesSince(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): { ms: number; busiest: string | undefined; busiestMs: number } {
+  let ms = 0;
+  let busiest: string | undefined;
+  let busiestMs = 0;
+  for (const [name, ns] of after) {
+    const ran = (ns - (before.get(name) ?? ns)) / 1e6;
+    ms += ran;
+    if (ran > busiestMs) [busiest, busiestMs] = [name, ran];
+  }
+  return { ms, busiest, busiestMs };
 }
 
 /** VmHWM (peak) or VmRSS (now) of a running process, MiB. */
