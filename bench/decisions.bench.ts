@@ -252,24 +252,27 @@ async function startLoadGenerator(servers: readonly Server[]): Promise<LoadGener
   const own = new Set([process.pid, proc.child.pid as number, ...servers.map((s) => s.child.pid as number)]);
   // Runs one phase and measures the share of its core the server used meanwhile.
   // Also the time the machine's hypervisor took its cores away meanwhile (steal), which pauses
-  // every process at once, the generator on its own core too; and the CPU other processes on the
-  // machine used meanwhile: a few milliseconds of them at once on the server's or the generator's
-  // core is a few milliseconds of late answers (see docs/decision-api.md).
+  // every process at once, the generator on its own core too.
   const run = async <T>(server: Server, command: object, key: string) => {
     runOnly(server, servers);
-    const others = otherProcessesCpuNs(own);
     const cpu = server.cpuSeconds();
     const steal = stealMs();
     const start = performance.now();
     const result = proc.next<T>(key);
     proc.child.stdin!.write(`${JSON.stringify(command)}\n`);
     const value = await result;
-    const serverCpu = (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000);
-    return { ...value, serverCpu, stealMs: stealMs() - steal, others: otherProcessesSince(others, otherProcessesCpuNs(own)) };
+    return { ...value, serverCpu: (server.cpuSeconds() - cpu) / ((performance.now() - start) / 1000), stealMs: stealMs() - steal };
   };
   return {
     closed: (server, token, seconds) => run(server, { kind: 'closed', url: server.url, token, seconds, connections: CONCURRENCY }, 'rps'),
-    open: (server, token, rate, seconds) => run(server, { kind: 'open', url: server.url, token, seconds, rate, connections: OPEN_CONNECTIONS, warmupSeconds: OPEN_WARMUP_SECONDS }, 'p99'),
+    // An open loop also gets the CPU other processes on the machine used meanwhile: a few
+    // milliseconds of them at once on the server's or the generator's core is a few milliseconds
+    // of late answers (see docs/decision-api.md).
+    open: async (server, token, rate, seconds) => {
+      const before = otherProcessesCpuNs(own);
+      const value = await run<OpenLoopResult>(server, { kind: 'open', url: server.url, token, seconds, rate, connections: OPEN_CONNECTIONS, warmupSeconds: OPEN_WARMUP_SECONDS }, 'p99');
+      return { ...value, others: otherProcessesSince(before, otherProcessesCpuNs(own)) };
+    },
     stop: () => proc.stop(),
   };
 }
