@@ -75,7 +75,8 @@ export function otherProcessesSince(before: ReadonlyMap<string, number>, after: 
   let busiest: string | undefined;
   let busiestMs = 0;
   for (const [name, ns] of after) {
-    const ran = (ns - (before.get(name) ?? ns)) / 1e6;
+    // A process started meanwhile ran all its time within; one whose threads ended counts at least 0.
+    const ran = Math.max(0, ns - (before.get(name) ?? 0)) / 1e6;
     ms += ran;
     if (ran > busiestMs) [busiest, busiestMs] = [name, ran];
   }
