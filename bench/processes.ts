@@ -43,42 +43,49 @@ export function procCpuSeconds(pid: number): number {
 }
 
 /**
- * CPU time every other process on the machine has run so far, ns by "command (pid)", from
+ * CPU time every other process on the machine has run so far, ns by pid, with its command, from
  * /proc/PID/task/TID/schedstat (nanoseconds, unlike /proc/PID/stat's 10 ms ticks); the processes
- * in `own` are left out. Empty where /proc has no schedstat. Read between runs, not during one:
- * the walk itself costs a few milliseconds.
+ * in `own` are left out. Keyed by pid, not by command: a kernel worker's command names the work it
+ * is doing and changes between readings. Empty where /proc has no schedstat. Read between runs,
+ * not during one: the walk itself costs a few milliseconds.
  */
-export function otherProcessesCpuNs(own: ReadonlySet<number>): Map<string, number> {
-  const byProcess = new Map<string, number>();
-  let pids: string[];
+export function otherProcessesCpuNs(own: ReadonlySet<number>): Map<number, { command: string; ns: number }> {
+  const byPid = new Map<number, { command: string; ns: number }>();
+  let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && !own.has(Number(name)));
+    pids = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)
+      .filter((pid) => !own.has(pid));
   } catch {
-    return byProcess;
+    return byPid;
   }
   for (const pid of pids) {
     try {
       const command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
       let ns = 0;
       for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
-      byProcess.set(`${command} (${pid})`, ns);
+      byPid.set(pid, { command, ns });
     } catch {
       // The process ended meanwhile.
     }
   }
-  return byProcess;
+  return byPid;
 }
 
-/** What other processes ran between two readings of otherProcessesCpuNs: total ms, and the busiest process. */
-export function otherProcessesSince(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): { ms: number; busiest: string | undefined; busiestMs: number } {
+/** What other processes ran between two readings of otherProcessesCpuNs: total ms, and the busiest process as "command (pid)". */
+export function otherProcessesSince(
+  before: ReadonlyMap<number, { ns: number }>,
+  after: ReadonlyMap<number, { command: string; ns: number }>,
+): { ms: number; busiest: string | undefined; busiestMs: number } {
   let ms = 0;
   let busiest: string | undefined;
   let busiestMs = 0;
-  for (const [name, ns] of after) {
+  for (const [pid, { command, ns }] of after) {
     // A process started meanwhile ran all its time within; one whose threads ended counts at least 0.
-    const ran = Math.max(0, ns - (before.get(name) ?? 0)) / 1e6;
+    const ran = Math.max(0, ns - (before.get(pid)?.ns ?? 0)) / 1e6;
     ms += ran;
-    if (ran > busiestMs) [busiest, busiestMs] = [name, ran];
+    if (ran > busiestMs) [busiest, busiestMs] = [`${command} (${pid})`, ran];
   }
   return { ms, busiest, busiestMs };
 }
