@@ -16,7 +16,7 @@
 //
 // Measures: requests/s (closed loop, in rounds with the servers taking turns
 // so a slow spell of the machine falls on each alike); latency percentiles at half the
-// bare server's rate, in rounds, and at a fixed modest rate (open loop, from
+// bare server's rate (measured again just before each run), in rounds, and at a fixed modest rate (open loop, from
 // each request's due time: no coordinated omission; after a second at the
 // same rate on the same connections, not counted); the same with half of
 // all members and grants expired; the server's peak RSS; how long a store
@@ -71,6 +71,15 @@ const OPEN_CONNECTIONS = Number(process.env.DECISIONS_BENCH_OPEN_CONNECTIONS ?? 
  * third of a 10 s run's p99 budget.
  */
 const OPEN_WARMUP_SECONDS = Number(process.env.DECISIONS_BENCH_OPEN_WARMUP_SECONDS ?? 1);
+/**
+ * Each run at the bar's rate is preceded by a closed loop of the bare server, measured as in the
+ * closed-loop rounds (a second not counted, then SECONDS), and its rate is half of what that loop
+ * reached. The machines this runs on change speed for a minute or more at a time, the bare server
+ * and `/v1/check` alike (measured, alternating 1.5 s closed loops: about 15,000 and 22,000
+ * requests/s for a minute, then 24,000 and 42,000): a rate taken from the closed-loop rounds a
+ * minute earlier asked a slowed `/v1/check` for more than it could answer, and the run measured a
+ * growing queue (p50s of 0.4 to 2.6 s) instead of the server's latency.
+ */
 const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
 /** Above any rate the bench reaches: the limiter stays on the request path, as in production, without refusing. */
 const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
@@ -236,8 +245,23 @@ interface LoadGenerator {
  * once the process goes quiet: 60 to 140 ms pauses, seen with --trace-gc) took that core from
  * the one being measured. Each server now does its own catching up in its own turn.
  */
-function runOnly(server: Server, servers: readonly Server[]): void {
+/**
+ * How long a server resumed after being stopped runs idle before it is measured. Its timers fell
+ * due while it was stopped, and among them V8's memory reducer: an idle isolate's heap is compacted
+ * to give memory back, and the first turn after a stop finds the server idle. For `gatehouse serve`
+ * that is a full, compacting collection of its 50 to 117 MB heap (measured with --trace-gc after
+ * stops of 22 s: a 67 ms pause, ending 0.04 to 0.2 s after the resume). Under load it lands in
+ * the run: a stall of that size is a p99 of about 100 ms at the bar's rate. Here it is over before
+ * the run begins. A server that is never stopped runs it while idle, which is what it is for.
+ */
+const RESUME_SETTLE_MS = 1000;
+
+/** Lets only `server` run, and gives it RESUME_SETTLE_MS idle when it was stopped until now. */
+async function runOnly(server: Server, servers: readonly Server[], state: { running?: Server }): Promise<void> {
   for (const s of servers) s.child.kill(s === server ? 'SIGCONT' : 'SIGSTOP');
+  if (state.running === server) return;
+  state.running = server;
+  await new Promise((resolve) => setTimeout(resolve, RESUME_SETTLE_MS));
 }
 
 function runAll(servers: readonly Server[]): void {
@@ -250,11 +274,13 @@ async function startLoadGenerator(servers: readonly Server[]): Promise<LoadGener
   await proc.next('ready');
   // The bench's own processes; everything else that runs meanwhile takes a core from them.
   const own = new Set([process.pid, proc.child.pid as number, ...servers.map((s) => s.child.pid as number)]);
+  // Which server runs now; the others are stopped.
+  const state: { running?: Server } = {};
   // Runs one phase and measures the share of its core the server used meanwhile.
   // Also the time the machine's hypervisor took its cores away meanwhile (steal), which pauses
   // every process at once, the generator on its own core too.
   const run = async <T>(server: Server, command: object, key: string) => {
-    runOnly(server, servers);
+    await runOnly(server, servers, state);
     const cpu = server.cpuSeconds();
     const steal = stealMs();
     const start = performance.now();
@@ -335,9 +361,12 @@ async function main(): Promise<void> {
     const closedFailures = [...closed.bare, ...closed.gatehouse, ...closed.expired].reduce((n, r) => n + r.failures, 0);
 
     // Open loop at half the bare rate (the bar's load), in rounds, the servers taking turns; then at a fixed modest rate.
-    const loadRate = Math.round(bareRps * 0.5);
     const open = { gatehouse: [] as OpenRun[], bare: [] as OpenRun[], expired: [] as OpenRun[] };
-    const atRate = (server: Server, t: string) => load.open(server, t, loadRate, OPEN_SECONDS);
+    const atRate = async (server: Server, t: string): Promise<OpenRun> => {
+      await load.closed(bare, token, 1);
+      const calibration = await load.closed(bare, token, SECONDS);
+      return load.open(server, t, Math.round(calibration.rps * 0.5), OPEN_SECONDS);
+    };
     for (let round = 0; round < OPEN_ROUNDS; round++) {
       open.gatehouse.push(await atRate(gatehouse, token));
       open.bare.push(await atRate(bare, token));
@@ -416,7 +445,7 @@ async function main(): Promise<void> {
       ['BAR /v1/check : bare >= 0.5 (median round)', `${ratio.toFixed(2)} ${verdict(ratio >= 0.5)}`],
       ['BAR half expired : none expired >= 0.9 (median round)', `${expiredRatio.toFixed(2)} ${verdict(expiredRatio >= 0.9)}`],
       ['open loop', `${OPEN_SECONDS} s per run after ${OPEN_WARMUP_SECONDS} s at the same rate on the same connections (not counted), ${OPEN_CONNECTIONS} keep-alive connections, latency from each request's due time; ${OPEN_ROUNDS} rounds at the bar's rate, bar on the median round`],
-      ['open-loop rate (0.5 x bare req/s)', loadRate],
+      [`bar's rate of each run: 0.5 x bare req/s in a ${SECONDS} s closed loop just before it; /v1/check / bare / half expired`, `${[open.gatehouse, open.bare, open.expired].map((runs) => runs.map((r) => r.rate).join(', ')).join(' / ')} (half the closed-loop rounds' median: ${Math.round(bareRps * 0.5)})`],
       ...open.gatehouse.flatMap((r, i) => openRows(`/v1/check at that rate, round ${i + 1}`, r)),
       ...open.bare.flatMap((r, i) => openRows(`bare at that rate, round ${i + 1}`, r)),
       ...open.expired.flatMap((r, i) => openRows(`/v1/check half expired at that rate, round ${i + 1}`, r)),
