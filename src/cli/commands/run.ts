@@ -22,6 +22,7 @@ import { AUDIT_KEY_FILE_ENV } from '../../store/audit-key.js';
 import { auditKeysOption } from './plan.js';
 import { StorePreparer } from '../../store/readiness.js';
 import { applyHeapGrowth, DEFAULT_HEAP_GROWTH_PERCENT, parseHeapGrowth } from '../heap-growth.js';
+import { keepMemoryReducerPausesShort } from '../memory-reducer.js';
 
 export interface RunOptions extends WebhookFlags {
   kubeconfig?: string;
@@ -89,6 +90,7 @@ export function register(program: Command): void {
     const options = self.optsWithGlobals<RunOptions>();
     // Set for this process only when it is the operator's own (not in callers of runOperatorCommand).
     applyHeapGrowth(parseHeapGrowth(options.heapGrowth));
+    if (options.decisionsListen !== undefined) keepMemoryReducerPausesShort();
     await runOperatorCommand(options);
   });
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { runDecisionApi } from '../../http/index.js';
+import { keepMemoryReducerPausesShort } from '../memory-reducer.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT_PER_SECOND } from '../../http/server.js';
 import { parseListenAddress } from '../../kube/servers.js';
 import { openStore, storeDsnFrom } from '../../store/index.js';
@@ -75,6 +76,8 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'log level', 'info');
   registerDecisionApiFlags(command).action(async (_o: ServeOptions, self: Command) => {
     const options = self.optsWithGlobals<ServeOptions>();
+    // Set for this process only when it is the API's own (as `run` does with --decisions-listen).
+    keepMemoryReducerPausesShort();
     const listen = parseListenAddress(options.listen, '--listen');
     if (listen === undefined) throw new UsageError('--listen must name an address, like :8090');
     const log = createLogger({ level: options.logLevel, name: 'gatehouse' });
