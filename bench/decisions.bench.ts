@@ -247,12 +247,11 @@ interface LoadGenerator {
  */
 /**
  * How long a server resumed after being stopped runs idle before it is measured. Its timers fell
- * due while it was stopped, and among them V8's memory reducer: an idle isolate's heap is compacted
- * to give memory back, and the first turn after a stop finds the server idle. For `gatehouse serve`
- * that is a full, compacting collection of its 50 to 117 MB heap (measured with --trace-gc after
- * stops of 22 s: a 67 ms pause, ending 0.04 to 0.2 s after the resume). Under load it lands in
- * the run: a stall of that size is a p99 of about 100 ms at the bar's rate. Here it is over before
- * the run begins. A server that is never stopped runs it while idle, which is what it is for.
+ * due while it was stopped, and among them V8's memory reducer: the first turn after a stop finds
+ * the server idle, and the reducer runs a full collection then (measured with --trace-gc after
+ * stops of 22 s: ending 0.04 to 0.2 s after the resume; a 67 ms pause for `gatehouse serve` before
+ * it made that collection an ordinary one, ADR 21). Under load it lands in the run. Here it is over
+ * before the run begins. A server that is never stopped runs it while idle, which is what it is for.
  */
 const RESUME_SETTLE_MS = 1000;
 
