@@ -71,15 +71,6 @@ const OPEN_CONNECTIONS = Number(process.env.DECISIONS_BENCH_OPEN_CONNECTIONS ?? 
  * third of a 10 s run's p99 budget.
  */
 const OPEN_WARMUP_SECONDS = Number(process.env.DECISIONS_BENCH_OPEN_WARMUP_SECONDS ?? 1);
-/**
- * Each run at the bar's rate is preceded by a closed loop of the bare server, measured as in the
- * closed-loop rounds (a second not counted, then SECONDS), and its rate is half of what that loop
- * reached. The machines this runs on change speed for a minute or more at a time, the bare server
- * and `/v1/check` alike (measured, alternating 1.5 s closed loops: about 15,000 and 22,000
- * requests/s for a minute, then 24,000 and 42,000): a rate taken from the closed-loop rounds a
- * minute earlier asked a slowed `/v1/check` for more than it could answer, and the run measured a
- * growing queue (p50s of 0.4 to 2.6 s) instead of the server's latency.
- */
 const CHANGES = Number(process.env.DECISIONS_BENCH_CHANGES ?? 100);
 /** Above any rate the bench reaches: the limiter stays on the request path, as in production, without refusing. */
 const RATE_LIMIT = Number(process.env.DECISIONS_BENCH_RATE_LIMIT ?? 1_000_000);
@@ -240,12 +231,6 @@ interface LoadGenerator {
 }
 
 /**
- * Lets only one server run: the others are stopped (SIGSTOP) until their turn. They share the
- * servers' core, and an idle server's own work (a timer's flush, or V8 compacting a 50 MB heap
- * once the process goes quiet: 60 to 140 ms pauses, seen with --trace-gc) took that core from
- * the one being measured. Each server now does its own catching up in its own turn.
- */
-/**
  * How long a server resumed after being stopped runs idle before it is measured. Its timers fell
  * due while it was stopped, and among them V8's memory reducer: the first turn after a stop finds
  * the server idle, and the reducer runs a full collection then (measured with --trace-gc after
@@ -255,7 +240,13 @@ interface LoadGenerator {
  */
 const RESUME_SETTLE_MS = 1000;
 
-/** Lets only `server` run, and gives it RESUME_SETTLE_MS idle when it was stopped until now. */
+/**
+ * Lets only `server` run: the others are stopped (SIGSTOP) until their turn. They share the
+ * servers' core, and an idle server's own work (a timer's flush, or V8 compacting a 50 MB heap
+ * once the process goes quiet: 60 to 140 ms pauses, seen with --trace-gc) took that core from
+ * the one being measured. Each server now does its own catching up in its own turn, first in
+ * RESUME_SETTLE_MS of rest when it was stopped until now.
+ */
 async function runOnly(server: Server, servers: readonly Server[], state: { running?: Server }): Promise<void> {
   for (const s of servers) s.child.kill(s === server ? 'SIGCONT' : 'SIGSTOP');
   if (state.running === server) return;
@@ -361,6 +352,12 @@ async function main(): Promise<void> {
 
     // Open loop at half the bare rate (the bar's load), in rounds, the servers taking turns; then at a fixed modest rate.
     const open = { gatehouse: [] as OpenRun[], bare: [] as OpenRun[], expired: [] as OpenRun[] };
+    // Each run's rate is half of what the bare server answers in a closed loop just before it,
+    // measured as in the closed-loop rounds. The machines this runs on change speed for a minute
+    // or more, the bare server and /v1/check alike (alternating 1.5 s closed loops: about 15,000 and
+    // 22,000 requests/s for a minute, then 24,000 and 42,000): a rate taken from the closed-loop
+    // rounds a minute earlier asked a slowed /v1/check for more than it could answer, and the run
+    // measured a growing queue (p50s of 0.4 to 2.6 s) instead of the server's latency.
     const atRate = async (server: Server, t: string): Promise<OpenRun> => {
       await load.closed(bare, token, 1);
       const calibration = await load.closed(bare, token, SECONDS);
