@@ -43,7 +43,13 @@ describe('keepMemoryReducerPausesShort', () => {
               return;
             }
           });
+          // V8's watchdog is due about 100 s after the last full collection; a process past 200 s is ended, not left behind.
+          const deadline = setTimeout(() => {
+            child.kill();
+            reject(new Error(`no full collection after 200 s in a process ${keep ? 'with' : 'without'} the flag; its --trace-gc output:\n${text.slice(-2000)}`));
+          }, 200_000);
           child.on('exit', (code, signal) => {
+            clearTimeout(deadline);
             if (signal === null) reject(new Error(`the process ended (${code}) before the watchdog collection: ${stderr}`));
           });
         });
