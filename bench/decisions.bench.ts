@@ -325,6 +325,12 @@ async function main(): Promise<void> {
       await load.open(server, t, STEADY_RATE, 1);
     }
 
+    // One closed-loop window: a second, not counted, for the server to catch up on what it missed while stopped, then SECONDS.
+    const closedWindow = async (server: Server, t: string) => {
+      await load.closed(server, t, 1);
+      return load.closed(server, t, SECONDS);
+    };
+
     // Closed loop, the three servers taking turns so background load falls on each alike.
     const closed = { bare: [] as ClosedLoopResult[], gatehouse: [] as ClosedLoopResult[], expired: [] as ClosedLoopResult[] };
     const serverCpu = { bare: [] as number[], gatehouse: [] as number[], expired: [] as number[] };
@@ -333,9 +339,7 @@ async function main(): Promise<void> {
       // The order turns each round, so that a slow spell of the machine does not always fall on the same server.
       for (let k = 0; k < turns.length; k++) {
         const [name, server, t] = turns[(k + round) % turns.length] as (typeof turns)[number];
-        // A second, not counted, for the server to catch up on what it missed while stopped.
-        await load.closed(server, t, 1);
-        const r = await load.closed(server, t, SECONDS);
+        const r = await closedWindow(server, t);
         closed[name].push(r);
         serverCpu[name].push(r.serverCpu);
       }
@@ -359,8 +363,7 @@ async function main(): Promise<void> {
     // rounds a minute earlier asked a slowed /v1/check for more than it could answer, and the run
     // measured a growing queue (p50s of 0.4 to 2.6 s) instead of the server's latency.
     const atRate = async (server: Server, t: string): Promise<OpenRun> => {
-      await load.closed(bare, token, 1);
-      const calibration = await load.closed(bare, token, SECONDS);
+      const calibration = await closedWindow(bare, token);
       return load.open(server, t, Math.round(calibration.rps * 0.5), OPEN_SECONDS);
     };
     for (let round = 0; round < OPEN_ROUNDS; round++) {

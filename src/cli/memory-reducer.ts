@@ -5,7 +5,7 @@
 // every member, a pause of 67 to 78 ms at 100,000 members (--trace-gc), every
 // check behind it waiting (docs/decision-api.md). Without the memory-footprint
 // mode the reducer's collection is an ordinary full one, with the pauses of
-// one (2 to 10 ms there), and V8 still gives back the pages it frees.
+// one (2.6 to 11.8 ms there), and V8 still gives back the pages it frees.
 import { setFlagsFromString } from 'node:v8';
 
 /**
