@@ -61,8 +61,8 @@ const WARMUP_SECONDS = Number(process.env.DECISIONS_BENCH_WARMUP_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.DECISIONS_BENCH_CONCURRENCY ?? 32);
 /**
  * Length of each open-loop run. The p99 is that of the server at that load, not of one window: a
- * stall of the machine (every server's runs, the bare one's too, had some with a p99.9 of 26 to
- * 30 ms) makes about 1,300 answers late at 15,000/s, most of a 10 s run's 1,500 above its p99, so a
+ * stall of the machine (every server's runs, the bare one's too, had some with a p99.9 of 25.9 to
+ * 30.5 ms) makes about 1,300 answers late at 15,000/s, most of a 10 s run's 1,500 above its p99, so a
  * 10 s run's p99 followed whether one fell in it. 30 s runs hold three times the answers.
  */
 const OPEN_SECONDS = Number(process.env.DECISIONS_BENCH_OPEN_SECONDS ?? 30);
