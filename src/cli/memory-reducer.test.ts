@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, inject, it, vi } from 'vitest';
-import { readLog, watchdogCollection, WATCHDOG_DEADLINE_MS } from '../../test/support/memory-reducer-watch.js';
+import { watchdogCollection, WATCHDOG_DEADLINE_MS } from '../../test/support/memory-reducer-watch.js';
 import { keepMemoryReducerPausesShort } from './memory-reducer.js';
 
 describe('keepMemoryReducerPausesShort', () => {
@@ -19,7 +20,8 @@ describe('keepMemoryReducerPausesShort', () => {
       const watch = inject('memoryReducerWatch');
       const both = await vi.waitFor(
         () => {
-          const logs = { alone: readLog(watch.aloneLog), kept: readLog(watch.keptLog) };
+          // Both files exist from the start (the global setup made them before it started the processes).
+          const logs = { alone: readFileSync(watch.aloneLog, 'utf8'), kept: readFileSync(watch.keptLog, 'utf8') };
           const alone = watchdogCollection(logs.alone);
           const kept = watchdogCollection(logs.kept);
           if (alone === undefined || kept === undefined) {

@@ -5,7 +5,7 @@
 // the flag and one without, so both processes start with the test run (global
 // setup), wait while the other suites run, and the test reads what they logged.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,14 +39,6 @@ export function watchdogCollection(traceGc: string): WatchdogCollection | undefi
     return { kind: m[2] as string, pauseMs: Number(m[3]), atMs: Number(m[1]) };
   }
   return undefined;
-}
-
-export function readLog(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 // A process holding a heap of about 60 MB and then allocating little, as the decision API does
