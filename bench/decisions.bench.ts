@@ -399,8 +399,8 @@ async function main(): Promise<void> {
         const run = await load.open(server, t, Math.round(before.rps * 0.5), OPEN_SECONDS);
         const after = await closedWindow(bare, token);
         bareJustBefore = after;
-        const measured: BarRun = { ...run, bareBefore: before.rps, bareAfter: after.rps, steady: Math.abs(after.rps / before.rps - 1) <= STEADY_TOLERANCE, unsteady };
-        if (measured.steady || unsteady.length + 1 >= RUN_ATTEMPTS) return measured;
+        const measured: BarRun = { ...run, bareBefore: before.rps, bareAfter: after.rps, steady: Math.abs(after.rps / before.rps - 1) <= STEADY_TOLERANCE, unsteady: [] };
+        if (measured.steady || unsteady.length + 1 >= RUN_ATTEMPTS) return { ...measured, unsteady };
         unsteady.push(measured);
       }
     };
